@@ -1,0 +1,38 @@
+"""nbgrader preprocessors that keep hidden tests out of the feedback students receive.
+
+Stock ``nbgrader generate_feedback`` renders the autograded notebook as it is, and
+autograding puts the hidden tests back into the test cells. Students would then read the
+hidden tests twice: in the cell source, and in the traceback of a failing test, which
+quotes the failing line. ``nbgrader_config.py`` adds these two preprocessors to
+``GenerateFeedback.preprocessors``, after ``GetGrades`` so that scores are read first.
+"""
+
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from nbgrader.utils import is_grade
+
+HIDDEN_NOTE = "# (hidden tests ran here; their code is not part of the feedback)"
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Remove each ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        removed = self._remove_hidden_test_region(cell)
+        if removed:
+            cell.source = cell.source.rstrip() + "\n" + HIDDEN_NOTE
+        return cell, resources
+
+
+class HideTracebacks(NbGraderPreprocessor):
+    """Keep only the error's type and message in test cells: the traceback quotes test code.
+
+    The messages of the course's checks say which input was used, what was expected and
+    what came back, so the student keeps everything that helps and loses only the code.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "code" and is_grade(cell):
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources

@@ -1,0 +1,43 @@
+"""nbgrader configuration for the pooling course. Run every nbgrader command from this folder."""
+
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+ROOT = Path(__file__).resolve().parent
+GRADING = ROOT / "grading"
+# sqlite cannot create a missing folder and nbgrader then blames the schema ("run nbgrader
+# db upgrade"), so the gradebook's folder is made here, before any command opens it.
+GRADING.mkdir(exist_ok=True)
+
+c.CourseDirectory.course_id = "pooling-course"
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.submitted_directory = "grading/submitted"
+c.CourseDirectory.autograded_directory = "grading/autograded"
+c.CourseDirectory.feedback_directory = "grading/feedback"
+c.CourseDirectory.solution_directory = "grading/solution"
+c.CourseDirectory.source_with_tests_directory = "grading/source_with_tests"
+c.CourseDirectory.db_url = f"sqlite:///{GRADING / 'gradebook.db'}"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
+
+# A student who deletes a test cell is still graded: the cell comes back from the gradebook.
+c.OverwriteCells.add_missing_cells = True
+
+# nbgrader scores a test cell 0 when anything reaches stderr. A correct answer that makes a
+# library print a warning ("...: UserWarning: ...") must keep its points, so warnings are dropped.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\w*Warning: "
+
+# Grading re-runs every cell; a single cell that hangs must not hold up a class.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# Feedback goes to students: strip hidden tests from the sources and tracebacks from the outputs.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "poolkit.feedback.HideHiddenTests",
+    "poolkit.feedback.HideTracebacks",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
