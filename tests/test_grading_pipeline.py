@@ -1,0 +1,233 @@
+"""The nbgrader pipeline, driven with stock nbgrader commands over a temporary copy.
+
+For every assignment: the committed release is exactly what ``generate_assignment`` makes
+and holds no secrets; autograding scores the solution fully, the blank release 0, and a
+plausible wrong answer loses only its own exercise; a warning on stderr costs nothing; a
+deleted test cell is still graded; the feedback students get shows no hidden tests; and
+the Validator API tells a student whether the notebook passes. Scores come from nbgrader's
+gradebook.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import types
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+from nbgrader_course import (
+    ASSIGNMENTS,
+    REPO,
+    copy_course,
+    filled_release,
+    first_function,
+    html_text,
+    is_answer,
+    is_test,
+    nbgrader,
+    normalised_lines,
+    notebook_path,
+    secret_lines,
+)
+from wrong_answers import WRONG_ANSWERS
+
+WARNING_WRAPPER = """
+
+import functools as _functools
+import warnings as _warnings
+_unwarned_{name} = {name}
+
+
+@_functools.wraps(_unwarned_{name})
+def {name}(*args, **kwargs):
+    _warnings.warn("a library deprecation notice that has nothing to do with the answer",
+                   UserWarning)
+    return _unwarned_{name}(*args, **kwargs)
+"""
+
+
+def _submissions(assignment: str) -> dict[str, nbformat.NotebookNode]:
+    """Student id -> submitted notebook, for the behaviours this module checks."""
+    release = nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
+    solved = filled_release(assignment)
+    subs = {"solution": solved, "blank": release}
+
+    for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
+        subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
+
+    warned = filled_release(assignment)
+    first_answer = next(c for c in warned.cells if is_answer(c) and c.cell_type == "code")
+    first_answer.source += WARNING_WRAPPER.format(name=first_function(first_answer.source))
+    subs["warning"] = warned
+
+    deleted = filled_release(assignment)
+    deleted.cells = [c for c in deleted.cells if not is_test(c)]
+    subs["deleted-tests"] = deleted
+    return subs
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, tmp_path_factory):
+    """A temporary course in which one assignment was generated, submitted, autograded and
+    turned into feedback with stock nbgrader commands."""
+    assignment = request.param
+    root = copy_course(tmp_path_factory.mktemp(assignment), with_release=False)
+    nbgrader("generate_assignment", assignment, "--force", cwd=root)
+    subs = _submissions(assignment)
+    for student, nb in subs.items():
+        path = root / "grading" / "submitted" / student / assignment / f"{assignment}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    nbgrader("autograde", assignment, "--force", cwd=root)
+    nbgrader("generate_feedback", assignment, "--force", cwd=root)
+    return types.SimpleNamespace(assignment=assignment, root=root, students=list(subs))
+
+
+def _grades(graded, student: str) -> dict[str, object]:
+    """grade_id -> Grade row for one student's notebook, from the gradebook."""
+    url = f"sqlite:///{graded.root / 'grading' / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        nb = gb.find_submission_notebook(graded.assignment, graded.assignment, student)
+        return {
+            g.name: types.SimpleNamespace(
+                auto=g.auto_score, max=g.max_score, code=g.cell.cell_type == "code"
+            )
+            for g in nb.grades
+        }
+
+
+def _auto(grades):
+    return {name: g for name, g in grades.items() if g.code}
+
+
+# --- the release ----------------------------------------------------------------------
+
+
+def test_release_is_what_nbgrader_generates(graded):
+    generated = notebook_path(graded.root, "notebooks", graded.assignment)
+    committed = notebook_path(REPO, "notebooks", graded.assignment)
+    assert committed.exists(), f"{committed} is missing: run nbgrader generate_assignment"
+    assert committed.read_bytes() == generated.read_bytes(), (
+        f"{committed.relative_to(REPO)} is stale: run "
+        f"`nbgrader generate_assignment {graded.assignment} --force` and commit the result"
+    )
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_holds_no_solutions_hidden_tests_or_mark_schemes(assignment):
+    solution = nbformat.read(notebook_path(REPO, "solutions", assignment), as_version=4)
+    release_path = notebook_path(REPO, "notebooks", assignment)
+    release = nbformat.read(release_path, as_version=4)
+    text = "\n".join(c.source for c in release.cells)
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME", "Mark scheme"):
+        assert marker not in text, f"{release_path.name} contains '{marker}'"
+    released = normalised_lines(text)
+    for kind in ("solution", "hidden"):
+        secrets = secret_lines(solution, kind)
+        assert secrets, f"found no {kind} lines in the solutions, so this check would be empty"
+        leaked = secrets & released
+        assert not leaked, f"{release_path.name} leaks {kind} code: {sorted(leaked)[:3]}"
+    assert all(not c.get("outputs") for c in release.cells), "the release must have no outputs"
+    manual = [c for c in solution.cells if is_answer(c) and c.cell_type == "markdown"]
+    assert manual, "every notebook has at least one written (manually graded) question"
+
+
+# --- autograding ----------------------------------------------------------------------
+
+
+def test_solution_earns_every_automatic_point(graded):
+    auto = _auto(_grades(graded, "solution"))
+    assert auto, "the notebook has no auto-graded test cells"
+    lost = {name: (g.auto, g.max) for name, g in auto.items() if g.auto != g.max}
+    assert not lost, f"the solution lost points in {lost}"
+
+
+def test_blank_release_scores_zero(graded):
+    auto = _auto(_grades(graded, "blank"))
+    earned = {name: g.auto for name, g in auto.items() if g.auto}
+    assert not earned, f"the untouched release earned points: {earned}"
+
+
+def test_wrong_answer_loses_only_its_exercise(graded):
+    cases = WRONG_ANSWERS.get(graded.assignment)
+    if not cases:
+        pytest.fail(f"tests/wrong_answers.py has no wrong answer for {graded.assignment}")
+    for index, (answer_id, _, failing_tests) in enumerate(cases):
+        auto = _auto(_grades(graded, f"wrong-{index}"))
+        for name, g in auto.items():
+            if name in failing_tests:
+                assert g.auto == 0, f"wrong answer in {answer_id} still earned {name}"
+            else:
+                assert g.auto == g.max, f"wrong answer in {answer_id} also cost {name}"
+
+
+def test_a_warning_on_stderr_costs_nothing(graded):
+    path = graded.root / "grading/autograded/warning" / graded.assignment
+    path = path / f"{graded.assignment}.ipynb"
+    auto = _auto(_grades(graded, "warning"))
+    lost = {name: (g.auto, g.max) for name, g in auto.items() if g.auto != g.max}
+    assert not lost, f"a correct answer that warns lost points in {lost}"
+    raw = json.loads(path.read_text())
+    # The warning really was raised: the wrapper ran in the autograded copy.
+    assert any("_unwarned_" in "".join(c["source"]) for c in raw["cells"])
+
+
+def test_deleted_test_cells_are_restored_and_graded(graded):
+    auto = _auto(_grades(graded, "deleted-tests"))
+    solution_auto = _auto(_grades(graded, "solution"))
+    assert set(auto) == set(solution_auto)
+    lost = {name: (g.auto, g.max) for name, g in auto.items() if g.auto != g.max}
+    assert not lost, f"deleting the test cells changed the score: {lost}"
+    path = graded.root / "grading/autograded/deleted-tests" / graded.assignment
+    restored = nbformat.read(path / f"{graded.assignment}.ipynb", as_version=4)
+    assert sum(is_test(c) for c in restored.cells) == len(auto)
+
+
+def test_every_student_has_feedback_without_hidden_tests(graded):
+    solution = nbformat.read(notebook_path(REPO, "solutions", graded.assignment), as_version=4)
+    hidden = secret_lines(solution, "hidden")
+    # The autograded notebooks do contain the hidden tests, so the search below can fail.
+    autograded = graded.root / "grading/autograded/blank" / graded.assignment
+    autograded_text = "\n".join(
+        c.source
+        for c in nbformat.read(autograded / f"{graded.assignment}.ipynb", as_version=4).cells
+    )
+    assert hidden & normalised_lines(autograded_text)
+    for student in graded.students:
+        page = graded.root / "grading/feedback" / student / graded.assignment
+        page = page / f"{graded.assignment}.html"
+        assert page.exists(), f"no feedback for {student}"
+        text = html_text(page)
+        assert "BEGIN HIDDEN TESTS" not in text
+        assert "Traceback" not in text, f"{student}'s feedback shows a traceback"
+        leaked = hidden & normalised_lines(text)
+        assert not leaked, f"{student}'s feedback shows hidden tests: {sorted(leaked)[:3]}"
+    blank = html_text(
+        graded.root / "grading/feedback/blank" / graded.assignment / f"{graded.assignment}.html"
+    )
+    assert "NotImplementedError" in blank, "the blank submission's feedback says why it failed"
+
+
+# --- validation, as the Validate button runs it ----------------------------------------
+
+
+@functools.cache
+def _validator():
+    from nbgrader.validator import Validator
+
+    return Validator()
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_validator_fails_the_blank_release_and_passes_the_solution(assignment, tmp_path):
+    blank = tmp_path / "blank.ipynb"
+    solved = tmp_path / "solved.ipynb"
+    nbformat.write(nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4), blank)
+    nbformat.write(filled_release(assignment), solved)
+    blank_result = _validator().validate(str(blank))
+    assert blank_result.get("failed"), f"validating the blank {assignment} reported no failure"
+    solved_result = _validator().validate(str(solved))
+    assert not solved_result.get("failed"), solved_result.get("failed")
+    assert not solved_result.get("changed"), solved_result.get("changed")
