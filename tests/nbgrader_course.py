@@ -102,12 +102,22 @@ def secret_lines(solution_nb, kind: str) -> set[str]:
 
 
 class _Text(HTMLParser):
+    """Collects the text a reader sees: not the contents of <style> and <script>."""
+
     def __init__(self):
         super().__init__()
         self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "script")
 
     def handle_data(self, data):
-        self.parts.append(data)
+        if not self._skip:
+            self.parts.append(data)
 
 
 def html_text(path: Path) -> str:

@@ -1,7 +1,84 @@
-"""Plausible wrong answers, one or more per assignment, for the pipeline tests.
+"""Plausible wrong answers, at least one per assignment, for the pipeline tests.
 
-Each entry is (answer cell grade_id, the wrong source, the test cells that must score 0).
-Every other auto-graded cell must keep full marks: a mistake costs only its own exercise.
+Each is made from the model answer by one small edit, the kind of slip students make.
+An entry is (answer cell grade_id, the wrong source, the test cells that must score 0);
+every other auto-graded cell must keep full marks: a mistake costs only its own exercise.
 """
 
-WRONG_ANSWERS: dict[str, list[tuple[str, str, set[str]]]] = {}
+import nbformat
+from nbgrader_course import REPO, is_answer, nb_meta, notebook_path, strip_markers
+
+# assignment -> [(answer grade_id, text in the model answer, its wrong replacement, tests)]
+SLIPS = {
+    "01-pooling-basics": [
+        # ceil_mode without torch's rule that drops a window starting in the right padding
+        (
+            "pool_output_size",
+            "    if (out - 1) * stride >= size + padding:\n        out -= 1\n",
+            "",
+            {"test_pool_output_size"},
+        ),
+    ],
+    "02-pooling-as-convolution": [
+        # a dense C×C kernel instead of a depthwise one: channels get mixed
+        (
+            "avg_pool_as_conv",
+            "    weight = torch.full((channels, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype, "
+            "device=x.device)\n    return F.conv2d(x, weight, stride=stride, padding=padding, "
+            "groups=channels)",
+            "    weight = torch.full((channels, channels, kh, kw), 1.0 / (kh * kw * channels), "
+            "dtype=x.dtype, device=x.device)\n    return F.conv2d(x, weight, stride=stride, "
+            "padding=padding)",
+            {"test_avg_pool_as_conv"},
+        ),
+    ],
+    "03-compute-cost": [
+        # every window reads the full k×k, ignoring the border and padding
+        (
+            "pool2d_cost",
+            "    work = channels * rows * cols - outputs\n",
+            "    work = outputs * (kh * kw - 1)\n",
+            {"test_pool2d_cost"},
+        ),
+    ],
+    "04-backprop": [
+        # `=` where overlapping windows must accumulate with `+=`
+        (
+            "max_pool2d_backward",
+            "dx[n, c, i * s + dr, j * s + dc] += dout[n, c, i, j]",
+            "dx[n, c, i * s + dr, j * s + dc] = dout[n, c, i, j]",
+            {"test_max_pool2d_backward"},
+        ),
+    ],
+    "05-conv-pool-mse-sgd": [
+        # average pooling's 1/n forgotten in the chain rule
+        (
+            "backward",
+            "np.full(sigma.shape, dL_dS / sigma.size)",
+            "np.full(sigma.shape, dL_dS)",
+            {"test_backward"},
+        ),
+    ],
+}
+
+
+def _wrong_answers():
+    out = {}
+    for assignment, slips in SLIPS.items():
+        path = notebook_path(REPO, "solutions", assignment)
+        if not path.exists():
+            continue
+        answers = {
+            nb_meta(c)["grade_id"]: strip_markers(c.source)
+            for c in nbformat.read(path, as_version=4).cells
+            if is_answer(c)
+        }
+        out[assignment] = []
+        for answer_id, right, wrong, tests in slips:
+            source = answers[answer_id]
+            assert right in source, f"{assignment}/{answer_id}: the slip no longer applies"
+            out[assignment].append((answer_id, source.replace(right, wrong), tests))
+    return out
+
+
+WRONG_ANSWERS = _wrong_answers()
