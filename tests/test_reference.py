@@ -24,6 +24,7 @@ from poolkit.reference import (
     max_pool2d,
     max_pool2d_backward,
 )
+from strategies import int_or_pair, invalid
 
 SETTINGS = settings(max_examples=500, deadline=None, derandomize=True, database=None)
 ATOL = 1e-12
@@ -198,16 +199,6 @@ def test_gradient_counts_avg_is_torch_gradient_of_sum_pooling(case):
 # ---------------------------------------------------------------------------------------
 # Validation: poolkit raises ValueError exactly when torch refuses
 # ---------------------------------------------------------------------------------------
-
-
-def int_or_pair(ints):
-    return st.one_of(ints, st.tuples(ints, ints))
-
-
-def invalid(*bad):
-    """A bad value, alone or in a pair with a good one."""
-    bad = st.sampled_from(bad)
-    return st.one_of(bad, st.tuples(bad, st.integers(1, 3)), st.tuples(st.integers(1, 3), bad))
 
 
 @st.composite

@@ -14,6 +14,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from poolkit import reference
 from poolkit.shapes import pool2d_output_shape, pool_output_size
+from strategies import int_or_pair, invalid
 
 SETTINGS = settings(max_examples=500, deadline=None, derandomize=True, database=None)
 
@@ -120,16 +121,6 @@ def test_pool2d_output_shape_matches_torch(config):
 # ---------------------------------------------------------------------------------------
 # Validity: poolkit raises ValueError exactly when torch refuses
 # ---------------------------------------------------------------------------------------
-
-
-def int_or_pair(ints):
-    return st.one_of(ints, st.tuples(ints, ints))
-
-
-def invalid(*bad):
-    """A bad value, alone or in a pair with a good one."""
-    bad = st.sampled_from(bad)
-    return st.one_of(bad, st.tuples(bad, st.integers(1, 3)), st.tuples(st.integers(1, 3), bad))
 
 
 @st.composite

@@ -355,14 +355,9 @@ def softmax_pool2d(x, beta, kernel_size, stride=None, padding=0):
 
 # --- grading: switching the constructions off -------------------------------------------
 
-_CONSTRUCTIONS = (
-    "avg_pool_as_conv",
-    "avg_pool_exclude_pad_as_conv",
-    "lse_pool2d",
-    "max_pool_from_conv_relu",
-    "max_pool_net",
-    "min_pool2d",
-    "softmax_pool2d",
+# Every public construction, not the counting helpers or the guard itself.
+_CONSTRUCTIONS = tuple(
+    n for n in __all__ if n not in ("NetworkSize", "network_size", "without_constructions")
 )
 # Calls made to switched-off constructions or operators; a student's try/except can swallow
 # the exception, not this record.

@@ -80,6 +80,14 @@ def _hyper(kernel_size, stride, padding):
     return kernel, stride, pad
 
 
+def _geometry(height, width, kernel_size, stride, padding, ceil_mode):
+    """Validated (kh, kw), (sh, sw), (ph, pw) and the output size oh, ow."""
+    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
+    oh = _out(height, kh, sh, ph, ceil_mode, "height")
+    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    return (kh, kw), (sh, sw), (ph, pw), oh, ow
+
+
 def _out(size: int, k: int, s: int, p: int, ceil_mode: bool, name: str) -> int:
     n = pool_output_size(size, k, s, p, ceil_mode=ceil_mode)
     if n < 1:
@@ -156,9 +164,9 @@ def pool2d_cost(
         to (sum_i r_i) * (sum_j c_j), and every window spends one read less than it makes.
     """
     mode = _mode(mode)
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     windows = channels * oh * ow
     if mode == "avg" and count_include_pad:
         rows = _covered(oh, kh, sh, ph, -ph, height + ph)
@@ -186,9 +194,9 @@ def separable_max_cost(
     kh*kw - 1; with a vertical stride >= kh no row result is shared, and the count equals
     the direct one.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     rows_needed = _union(oh, kh, sh, ph, height)
     row_pass = rows_needed * (_covered(ow, kw, sw, pw, 0, width) - ow)
     column_pass = ow * (_covered(oh, kh, sh, ph, 0, height) - oh)
@@ -217,9 +225,9 @@ def sat_avg_cost(
     subtractions, and each output 1 division, whatever the kernel size.
     ``count_include_pad`` changes the divisor only, not the count.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     table = height * (width - 1) + (height - 1) * width
     return {
         "outputs": channels * oh * ow,
@@ -278,11 +286,11 @@ def counted_pool2d(
         ``pool2d_cost``'s, tallied one operation at a time, for the whole batch.
     """
     mode = _mode(mode)
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
     planes, lead = _as_chw(x)
     height, width = planes.shape[1:]
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     reads_pad = mode == "avg" and count_include_pad
     row_windows = _bounds(oh, kh, sh, ph, height, reads_pad)
     col_windows = _bounds(ow, kw, sw, pw, width, reads_pad)
@@ -338,11 +346,11 @@ def counted_separable_max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mo
 
     Returns ``(out, counts)`` like ``counted_pool2d``.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
     planes, lead = _as_chw(x)
     height, width = planes.shape[1:]
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     row_windows = _bounds(oh, kh, sh, ph, height, False)
     col_windows = _bounds(ow, kw, sw, pw, width, False)
     needed = sorted({r for r0, r1 in row_windows for r in range(r0, r1)})
@@ -389,11 +397,11 @@ def counted_sat_avg_pool2d(
 
     Returns ``(out, counts)`` like ``counted_pool2d``.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
     planes, lead = _as_chw(x)
     height, width = planes.shape[1:]
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     rows_in = _bounds(oh, kh, sh, ph, height, False)
     cols_in = _bounds(ow, kw, sw, pw, width, False)
     rows_div = _bounds(oh, kh, sh, ph, height, count_include_pad)
@@ -438,14 +446,14 @@ def separable_max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False
     is padded with -inf (and, for ceil_mode, far enough for the last window); the row pass
     runs on every padded row, which is simpler and costs little when the stride is small.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     planes = arr.reshape(-1, *arr.shape[-2:])
     height, width = planes.shape[1:]
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     extra_h = max(0, (oh - 1) * sh + kh - (height + 2 * ph))
     extra_w = max(0, (ow - 1) * sw + kw - (width + 2 * pw))
     padded = np.pad(
@@ -468,13 +476,13 @@ def sat_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     x: (C, H, W) or (N, C, H, W). Returns (..., OH, OW) in x's float dtype (float64 for
     integer input); the table is float64.
     """
-    (kh, kw), (sh, sw), (ph, pw) = _hyper(kernel_size, stride, padding)
     arr = np.asarray(x)
     dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
     planes = arr.reshape(-1, *arr.shape[-2:]).astype(np.float64)
     height, width = planes.shape[1:]
-    oh = _out(height, kh, sh, ph, ceil_mode, "height")
-    ow = _out(width, kw, sw, pw, ceil_mode, "width")
+    (kh, kw), (sh, sw), (ph, pw), oh, ow = _geometry(
+        height, width, kernel_size, stride, padding, ceil_mode
+    )
     table = np.zeros((planes.shape[0], height + 1, width + 1))
     table[:, 1:, 1:] = planes.cumsum(axis=1).cumsum(axis=2)
 
