@@ -5,7 +5,8 @@
     python3 course.py test   # set up, then run the whole test suite
 
 Setting up means: a virtualenv in .venv inside the repo, the pinned dependencies from
-pyproject.toml, and poolkit installed editable. It is skipped when pyproject.toml has
+pyproject.toml, poolkit installed editable, and the grading kernelspec installed into
+.venv. It is skipped when pyproject.toml has
 not changed since the last successful install. JupyterLab started from .venv runs
 notebooks on .venv's own Python (its built-in "python3" kernel), so no kernel needs
 registering.
@@ -44,6 +45,9 @@ def setup() -> dict[str, str]:
         print("Installing the pinned dependencies and poolkit (editable) ...", flush=True)
         pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
         subprocess.run([*pip, "--quiet", "-e", f"{ROOT}[test]"], check=True)
+        # The limited kernel that `python -m poolkit.grading autograde` grades with.
+        python = str(BIN / "python")
+        subprocess.run([python, "-m", "poolkit.grading", "install-kernelspec"], check=True)
         STAMP.write_text(_fingerprint())
     env = dict(os.environ)
     # nbgrader finds alembic on PATH, so the venv's bin comes first.
