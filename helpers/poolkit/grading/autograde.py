@@ -129,7 +129,11 @@ class Worker:
         if timeout:
             config.Execute.timeout = timeout
         config.Execute.kernel_name = KERNEL_NAME
-        config.KernelManager.transport = "ipc"  # no TCP ports: no "Address already in use"
+        # No TCP ports, so no "Address already in use" between workers; the sockets' paths
+        # start with a folder of this worker's own (nbgrader's default is the cwd, shared).
+        config.KernelManager.transport = "ipc"
+        self.ipc = Path(tempfile.mkdtemp(prefix="poolkit-ipc-"))
+        config.KernelManager.ip = str(self.ipc / "kernel")
         config.Autograde.autograde_preprocessors = [
             SafeExecute,
             IgnorePattern,
@@ -194,6 +198,7 @@ class Worker:
         return capture_log(app)
 
     def grade(self, student: str) -> dict:
+        started = time.monotonic()
         submitted = _submitted_root(self.config, self.root) / student / self.assignment
         staged = self.staging / student / self.assignment
         notes = stage_notes = []
@@ -203,7 +208,8 @@ class Worker:
             stage_notes = stage(submitted, staged, self.release, self.notebooks)
             result = self._autograde_once(student)
             if not result["success"]:
-                raise RuntimeError(_last_error(result))
+                log = self._save_log(student, result)
+                raise RuntimeError(f"{_last_error(result)}; nbgrader's log: {log}")
             notes = list(stage_notes)
         except Exception as exc:  # noqa: BLE001 (whatever happened, the student is graded)
             notes = [*stage_notes, f"grading failed ({exc}); graded as the blank release"]
@@ -216,7 +222,15 @@ class Worker:
                 return {"student": student, "error": _last_error(result), "notes": notes}
         rows = [self._finish(student, nb, notes) for nb in self.notebooks]
         shutil.rmtree(self.staging / student, ignore_errors=True)
-        return {"student": student, "notebooks": rows}
+        return {"student": student, "notebooks": rows, "seconds": time.monotonic() - started}
+
+    def _save_log(self, student: str, result: dict) -> str:
+        """Keep nbgrader's log of a failed attempt for the instructor; return its path."""
+        folder = self.root / "grading" / "reports" / "logs" / self.assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{student}.log"
+        path.write_text((result.get("log") or "") + "\n" + (result.get("error") or ""))
+        return str(path.relative_to(self.root))
 
     def _finish(self, student: str, name: str, notes: list[str]) -> dict:
         """Re-check, fix the gradebook, and write the notes into the autograded notebook."""
@@ -295,6 +309,7 @@ class Worker:
     def close(self) -> None:
         self.zygote.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+        shutil.rmtree(self.ipc, ignore_errors=True)
 
 
 def _submitted_root(config, root: Path) -> Path:
@@ -311,7 +326,12 @@ def _worker_main(root: str, assignment: str, slot: int, timeout, tasks, results)
     import logging
     import warnings
 
-    logging.getLogger("traitlets").setLevel(logging.CRITICAL)
+    # nbgrader logs through the "traitlets" logger: keep it for capture_log's per-student
+    # log, but off the console, where the progress bar is.
+    quiet = logging.getLogger("traitlets")
+    quiet.handlers[:] = [logging.NullHandler()]
+    quiet.propagate = False
+    quiet.setLevel(logging.INFO)
     # nbgrader's own gradebook code triggers SQLAlchemy warnings on every student.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -453,6 +473,7 @@ def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:
                 "auto_score",
                 "flagged",
                 "clean_recheck",
+                "seconds",
                 "notes",
             ]
         )
@@ -463,7 +484,7 @@ def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:
             except MissingEntry:
                 missing.append(student)
             if "error" in row:
-                out.writerow([student, "", "", "", "", "", "", f"ERROR: {row['error']}"])
+                out.writerow([student, "", "", "", "", "", "", "", f"ERROR: {row['error']}"])
                 continue
             for nb in row["notebooks"]:
                 if nb["flagged"]:
@@ -478,6 +499,7 @@ def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:
                         nb["auto_score"],
                         " ".join(nb["flagged"]),
                         clean,
+                        f"{row.get('seconds', 0):.1f}",
                         " | ".join(nb["notes"]),
                     ]
                 )

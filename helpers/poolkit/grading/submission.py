@@ -33,17 +33,27 @@ def _read(path: Path):
     """The notebook at ``path``, or the reason it cannot be graded."""
     try:
         text = path.read_text(encoding="utf-8")
-        json.loads(text)
-        nb = nbformat.reads(text, as_version=4)
-        if not isinstance(nb.get("cells"), list):
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             raise ValueError("it has no list of cells")
+        if data.get("nbformat") != 4:
+            raise ValueError(f"it is not a version-4 notebook (nbformat {data.get('nbformat')!r})")
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
         for cell in nb.cells:
             if cell.get("cell_type") not in ("code", "markdown", "raw"):
                 raise ValueError(f"a cell has the unknown type {cell.get('cell_type')!r}")
             if not isinstance(cell.get("source"), str):
                 raise ValueError("a cell's source is not text")
         return nb, None
-    except (UnicodeDecodeError, ValueError, KeyError, AttributeError, TypeError) as exc:
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        TypeError,
+        nbformat.ValidationError,
+    ) as exc:
         return None, f"{path.name} could not be read as a notebook ({type(exc).__name__}: {exc})"
     except OSError as exc:
         return None, f"{path.name} could not be opened ({exc.strerror})"

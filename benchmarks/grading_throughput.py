@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Grading throughput: stock ``nbgrader autograde`` (serial) against ``poolkit.grading``.
+
+    .venv/bin/python benchmarks/grading_throughput.py                # 100 students
+    .venv/bin/python benchmarks/grading_throughput.py --students 20 --workers 2
+
+It builds a synthetic class in a temporary copy of the course: student ``i`` submits
+assignment ``i mod 5``, and the submissions cycle through correct answers, the wrong
+answers of ``tests/wrong_answers.py``, the blank release, and the attacks of
+``tests/attacks.py`` that stock nbgrader survives. (The fork bomb, the memory bomb, the
+hanging loop and the writes into poolkit are left out: under stock nbgrader they would
+take the machine down, hang for minutes, or change this repo's files.)
+
+The same class is then graded twice, one after the other, on this machine: with stock
+``nbgrader autograde <assignment>`` for each assignment, and with
+``python -m poolkit.grading autograde <assignment>``. It prints wall times, seconds per
+notebook and their ratio, and checks that the honest submissions (correct, wrong, blank)
+get identical scores both ways. Attack submissions are expected to differ: stock
+nbgrader gives some of them points. This is a script, not a test: it asserts nothing,
+and its last line is ``speedup: <ratio>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from attacks import attacks, write_submission  # noqa: E402
+from nbgrader_course import ASSIGNMENTS, BIN, copy_course, filled_release, nbgrader  # noqa: E402
+from wrong_answers import WRONG_ANSWERS  # noqa: E402
+
+SAFE_FOR_STOCK = [
+    "patch-comparisons", "patch-checkers", "eq-always-true", "calls-the-library",
+    "hard-coded-visible", "os-exit", "sys-exit", "print-flood", "read-secrets",
+    "edited-tests", "deleted-tests", "changed-metadata", "invalid-json", "missing-notebook",
+    "misnamed-notebook",
+]  # fmt: skip
+
+
+def build_class(root: Path, students: int) -> dict[str, tuple[str, str]]:
+    """Write the submissions; return student -> (assignment, kind)."""
+    import nbformat
+
+    for assignment in ASSIGNMENTS:
+        nbgrader("generate_assignment", assignment, "--force", cwd=root)
+    corpus = {a: attacks(a) for a in ASSIGNMENTS}
+    kinds = ["correct", "wrong", "blank", *SAFE_FOR_STOCK]
+    roster = {}
+    for i in range(students):
+        assignment = ASSIGNMENTS[i % len(ASSIGNMENTS)]
+        kind = kinds[(i // len(ASSIGNMENTS)) % len(kinds)]
+        student = f"s{i:03d}-{kind}"
+        if kind == "correct":
+            sub = types.SimpleNamespace(kind="nb", payload=filled_release(assignment))
+        elif kind == "wrong":
+            answer_id, source, _ = WRONG_ANSWERS[assignment][0]
+            sub = types.SimpleNamespace(
+                kind="nb", payload=filled_release(assignment, {answer_id: source})
+            )
+        elif kind == "blank":
+            path = root / "notebooks" / assignment / f"{assignment}.ipynb"
+            sub = types.SimpleNamespace(kind="nb", payload=nbformat.read(path, as_version=4))
+        else:
+            sub = corpus[assignment][kind]
+        write_submission(root, student, assignment, sub)
+        roster[student] = (assignment, kind)
+    return roster
+
+
+def scores(root: Path, roster: dict) -> dict[str, float | None]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(f"sqlite:///{root / 'grading' / 'gradebook.db'}") as gb:
+        for student, (assignment, _) in roster.items():
+            try:
+                out[student] = gb.find_submission(assignment, student).score
+            except MissingEntry:
+                out[student] = None
+    return out
+
+
+def run(args: list[str], cwd: Path) -> float:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    started = time.perf_counter()
+    subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="grading-throughput-"))
+    try:
+        stock_root = copy_course(work / "stock", with_release=False)
+        roster = build_class(stock_root, options.students)
+        ours_root = work / "ours"
+        shutil.copytree(stock_root, ours_root)
+        print(f"{len(roster)} students, {len(ASSIGNMENTS)} assignments, {os.cpu_count()} cores")
+
+        stock = sum(
+            run([str(BIN / "nbgrader"), "autograde", a, "--force"], stock_root) for a in ASSIGNMENTS
+        )
+        print(f"stock nbgrader autograde (serial):  {stock:7.1f} s  "
+              f"{stock / len(roster):5.2f} s per notebook")  # fmt: skip
+        command = [sys.executable, "-m", "poolkit.grading", "autograde"]
+        ours = sum(
+            run([*command, a, "--workers", str(options.workers)], ours_root) for a in ASSIGNMENTS
+        )
+        print(f"poolkit.grading ({options.workers} workers):      {ours:7.1f} s  "
+              f"{ours / len(roster):5.2f} s per notebook")  # fmt: skip
+
+        before, after = scores(stock_root, roster), scores(ours_root, roster)
+        honest = [s for s, (_, kind) in roster.items() if kind in ("correct", "wrong", "blank")]
+        differ = [s for s in honest if before[s] != after[s]]
+        print(
+            f"honest submissions with identical scores: {len(honest) - len(differ)}/{len(honest)}"
+        )
+        for student in differ:
+            print(f"  DIFFERENT {student}: stock {before[student]}, ours {after[student]}")
+        gained_stock = [s for s in roster if s not in honest and (before[s] or 0) > 0]
+        gained_ours = [s for s in roster if s not in honest and (after[s] or 0) > 0]
+        print(
+            f"attack submissions given points: stock {len(gained_stock)}, ours {len(gained_ours)}"
+        )
+        lost = [s for s in roster if before[s] is None]
+        print(f"students without a gradebook row: stock {len(lost)}, "
+              f"ours {sum(1 for s in roster if after[s] is None)}")  # fmt: skip
+        print(f"speedup: {stock / ours:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

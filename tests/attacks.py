@@ -1,0 +1,311 @@
+"""An attack corpus: submissions that try to get points they did not earn, or to break grading.
+
+Each is built from an assignment's release (and, where an attack needs a working answer
+next to it, from the model answers). ``attacks(assignment)`` returns
+``name -> Attack``; every attack must score no more than the blank release, and its
+feedback must contain ``reason`` (a regular expression): the student is told why.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import nbformat
+from nbgrader_course import REPO, filled_release, is_answer, is_test, nb_meta, notebook_path
+
+# Appended to an answer cell: replace every comparison that numpy and torch offer.
+PATCH_COMPARISONS = """
+import numpy as _np, torch as _torch
+_yes = lambda *a, **k: True
+_none = lambda *a, **k: None
+_np.allclose = _np.array_equal = _np.array_equiv = _yes
+_np.isclose = lambda a, b, *r, **k: _np.ones(_np.broadcast(a, b).shape, dtype=bool)
+for _name in dir(_np.testing):
+    if _name.startswith("assert"):
+        setattr(_np.testing, _name, _none)
+_torch.allclose = _torch.equal = _yes
+_torch.testing.assert_close = _none
+"""
+
+# Appended to an answer cell: switch off the course's own checkers and guards.
+PATCH_CHECKERS = """
+import poolkit.checks as _checks, poolkit.constructions as _cons, poolkit.cost as _cost
+_checks.check_array = _checks.check_int = lambda *a, **k: None
+_checks.from_scratch = lambda f, **k: f
+_cons.without_constructions = lambda f, **k: f
+_cost.cost_from_scratch = lambda f, **k: f
+# ... and the names the notebook already imported
+globals().update(
+    check_array=_checks.check_array, check_int=_checks.check_int,
+    from_scratch=_checks.from_scratch, without_constructions=_cons.without_constructions,
+    cost_from_scratch=_cost.cost_from_scratch,
+)
+"""
+
+LIAR = """
+class _Liar:
+    shape = dtype = None
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __array__(self, *a, **k): raise TypeError("no")
+    def __float__(self): return 0.0
+"""
+
+READ_SECRETS = """
+import glob as _glob, os as _os
+_found = []
+for _pattern in ("../../../solutions/*/*.ipynb", "../../../grading/gradebook.db",
+                 "../../submitted/*/*/*.ipynb", "/**/solutions/*/*.ipynb"):
+    for _path in _glob.glob(_pattern, recursive=_pattern.startswith("/")):
+        try:
+            with open(_path, "rb") as _f:
+                _found.append((_path, len(_f.read())))
+        except OSError as _e:
+            print("could not read", _path, type(_e).__name__)
+print("read", _found)
+if _found:
+    import json as _json
+    for _cell in _json.load(open([p for p, _ in _found if p.endswith(".ipynb")][0]))["cells"]:
+        if "BEGIN SOLUTION" in "".join(_cell["source"]):
+            exec("".join(_cell["source"]))
+"""
+
+WRITE_ELSEWHERE = """
+import os as _os, poolkit.checks as _checks
+for _path in (_checks.__file__, "../../../helpers/poolkit/checks.py",
+              "../../autograded/correct/{a}/{a}.ipynb",
+              "../../../grading/submitted/correct/{a}/{a}.ipynb",
+              "../../submitted/correct/{a}/{a}.ipynb"):
+    try:
+        with open(_path, "a") as _f:
+            _f.write("\\ncheck_array = lambda *a, **k: None\\n")
+        print("wrote", _path)
+    except OSError as _e:
+        print("could not write", _path, type(_e).__name__, _e)
+"""
+
+ATTACK_CODE = {
+    "os-exit": ("import os\nos._exit(3)\n", r"kernel exited with code 3"),
+    "sys-exit": ("import sys\nsys.exit(0)\n", r"SystemExit"),
+    "swallow-interrupt": (
+        "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+        "    except KeyboardInterrupt:\n        pass\n",
+        r"did not stop when interrupted",
+    ),
+    "memory-bomb": (
+        "_hoard = []\nwhile True:\n    _hoard.append(bytearray(50 * 2**20))\n",
+        r"MemoryError",
+    ),
+    "fork-bomb": ("import os\nwhile True:\n    os.fork()\n", r"not allowed while grading"),
+    "print-flood": ("for _i in range(10**6):\n    print(_i)\n", r"Output truncated|output stopped"),
+    "read-secrets": (READ_SECRETS, r"NotImplementedError|not allowed while grading"),
+}
+
+# One library call in place of the first exercise of each notebook.
+CHEATS = {
+    "01-pooling-basics": (
+        "pool2d",
+        """
+import torch, torch.nn.functional as F
+def pool2d(X, pool_size, stride=None, mode="max"):
+    t = torch.as_tensor(np.asarray(X, dtype=np.float64))[None, None]
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    return pool(t, pool_size, stride)[0, 0].numpy()
+""",
+    ),
+    "02-pooling-as-convolution": (
+        "avg_pool_as_conv",
+        """
+import torch.nn.functional as F
+def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
+    return F.avg_pool2d(x, kernel_size, stride, padding)
+""",
+    ),
+    "03-compute-cost": (
+        "pool2d_cost",
+        """
+def pool2d_cost(*args, **kwargs):
+    from poolkit import cost
+    return cost.pool2d_cost(*args, **kwargs)
+""",
+    ),
+    "04-backprop": (
+        "gradient_counts",
+        """
+def gradient_counts(x, kernel_size, stride=None, mode="max"):
+    from poolkit import reference
+    return reference.gradient_counts(np.asarray(x)[None], kernel_size, stride, mode=mode)[0]
+""",
+    ),
+    "05-conv-pool-mse-sgd": (
+        "forward",
+        """
+def forward(x, kernel, target, pool="avg"):
+    from poolkit.worked_example import conv_pool_mse
+    r = conv_pool_mse(x, kernel, target, pool)
+    return r.sigma, r.S, r.loss
+""",
+    ),
+}
+
+
+@dataclass
+class Attack:
+    kind: str  # "nb": write notebook; "raw": write text; "missing"; "misnamed"
+    payload: object
+    reason: str  # a regular expression the feedback (or the report's notes) must contain
+
+
+def release(assignment: str):
+    return nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
+
+
+def _answers(nb):
+    return [c for c in nb.cells if is_answer(c) and c.cell_type == "code"]
+
+
+def _wrong_everywhere(assignment: str):
+    """Every answer defines its function but returns 0: wrong, and no exception."""
+    nb = filled_release(assignment)
+    for cell in _answers(nb):
+        head, _, _ = cell.source.partition('    """')
+        doc = cell.source[len(head) :]
+        end = doc.find('"""', 7)
+        cell.source = (
+            head + doc[: end + 3] + "\n    return 0\n" if end > 0 else head + "    return 0\n"
+        )
+    return nb
+
+
+def _recorded_visible(assignment: str) -> tuple[str, str]:
+    """(answer grade_id, source) that answers exactly the first exercise's visible tests.
+
+    The release's test cells hold only the visible tests. A helper process runs the
+    release up to the first test cell with the model answer, records every call, and the
+    answer becomes a lookup table of those calls.
+    """
+    script = textwrap.dedent(
+        """
+        import base64, json, pickle, sys, matplotlib
+        matplotlib.use("Agg")
+        import nbformat
+        sys.path.insert(0, sys.argv[2])
+        from nbgrader_course import filled_release, is_answer, is_test
+        nb = filled_release(sys.argv[1])
+        ns = {"__name__": "__main__"}
+        table, name = {}, None
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            src = "\\n".join(l for l in cell.source.splitlines() if not l.startswith(("%", "!")))
+            exec(compile(src, "<cell>", "exec"), ns)
+            if is_answer(cell) and name is None:
+                defs = [l for l in cell.source.splitlines() if l.startswith("def ")]
+                name = defs[0].split("(")[0][4:]
+                real = ns[name]
+                def recorder(*args, **kwargs):
+                    result = real(*args, **kwargs)
+                    table[pickle.dumps((args, sorted(kwargs.items())))] = result
+                    return result
+                ns[name] = recorder
+                grade_id = cell.metadata["nbgrader"]["grade_id"]
+            if is_test(cell):
+                break
+        print(json.dumps([grade_id, name, base64.b64encode(pickle.dumps(table)).decode()]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, assignment, str(REPO / "tests")],
+        capture_output=True, text=True, check=True, cwd=REPO / "notebooks" / assignment,
+    )  # fmt: skip
+    grade_id, name, table = json.loads(out.stdout.strip().splitlines()[-1])
+    source = (
+        "import base64 as _b64, pickle as _pickle\n"
+        f"_TABLE = _pickle.loads(_b64.b64decode({table!r}))\n"
+        f"def {name}(*args, **kwargs):\n"
+        "    return _TABLE[_pickle.dumps((args, sorted(kwargs.items())))]\n"
+    )
+    return grade_id, source
+
+
+def attacks(assignment: str) -> dict[str, Attack]:
+    blank = release(assignment)
+    out: dict[str, Attack] = {}
+
+    def with_first_answer(code: str, base=None):
+        nb = copy.deepcopy(base or blank)
+        first = _answers(nb)[0]
+        first.source = code + "\n" + first.source
+        return nb
+
+    wrong = _wrong_everywhere(assignment)
+    out["patch-comparisons"] = Attack(
+        "nb", with_first_answer(PATCH_COMPARISONS, wrong), r"AssertionError|clean re-check"
+    )
+    out["patch-checkers"] = Attack(
+        "nb", with_first_answer(PATCH_CHECKERS, wrong), r"clean re-check failed"
+    )
+    liar = copy.deepcopy(blank)
+    for cell in _answers(liar):
+        head, _, _ = cell.source.partition('    """')
+        cell.source = LIAR + head + "    return _Liar()\n"
+    out["eq-always-true"] = Attack("nb", liar, r"AssertionError")
+    grade_id, cheat = CHEATS[assignment]
+    cheated = copy.deepcopy(blank)
+    for cell in _answers(cheated):
+        if nb_meta(cell)["grade_id"] == grade_id:
+            cell.source = cheat
+    out["calls-the-library"] = Attack("nb", cheated, r"ForbiddenCallError|switched off|not allowed")
+    grade_id, table = _recorded_visible(assignment)
+    hard = copy.deepcopy(blank)
+    for cell in _answers(hard):
+        if nb_meta(cell)["grade_id"] == grade_id:
+            cell.source = table
+    out["hard-coded-visible"] = Attack("nb", hard, r"AssertionError|KeyError")
+    for name, (code, reason) in ATTACK_CODE.items():
+        out[name] = Attack("nb", with_first_answer(code), reason)
+    out["writes-elsewhere"] = Attack(
+        "nb", with_first_answer(WRITE_ELSEWHERE.format(a=assignment)),
+        r"could not write .*(Read-only|not allowed|No such file)",
+    )  # fmt: skip
+    edited = copy.deepcopy(blank)
+    for cell in edited.cells:
+        if is_test(cell):
+            cell.source = 'print("All tests passed.")'
+    out["edited-tests"] = Attack("nb", edited, r"NotImplementedError")
+    deleted = copy.deepcopy(blank)
+    deleted.cells = [c for c in deleted.cells if not is_test(c)]
+    out["deleted-tests"] = Attack("nb", deleted, r"NotImplementedError")
+    meta = copy.deepcopy(blank)
+    tests = [c for c in meta.cells if is_test(c)]
+    tests[0].metadata["nbgrader"]["points"] = 100
+    tests[-1].metadata["nbgrader"]["grade"] = False
+    answer = _answers(meta)[0]
+    answer.metadata["nbgrader"].update(grade=True, points=50)
+    extra = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": True, "points": 99,
+        "grade_id": "free_points", "schema_version": 3}})  # fmt: skip
+    meta.cells.append(extra)
+    out["changed-metadata"] = Attack("nb", meta, r"grading metadata changed")
+    out["invalid-json"] = Attack("raw", '{"cells": [', r"could not be read as a notebook")
+    out["not-a-notebook"] = Attack("raw", json.dumps({"hello": 1}), r"could not be read")
+    out["missing-notebook"] = Attack("missing", None, r"no notebook named")
+    out["misnamed-notebook"] = Attack("misnamed", filled_release(assignment), r"found: ")
+    return out
+
+
+def write_submission(root, student: str, assignment: str, attack: Attack) -> None:
+    folder = root / "grading" / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{assignment}.ipynb"
+    if attack.kind == "nb":
+        nbformat.write(attack.payload, path)
+    elif attack.kind == "raw":
+        path.write_text(attack.payload)
+    elif attack.kind == "misnamed":
+        nbformat.write(attack.payload, folder / f"{assignment} (1).ipynb")
