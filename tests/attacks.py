@@ -182,6 +182,31 @@ def _wrong_everywhere(assignment: str):
     return nb
 
 
+PERTURB = """
+def _perturb(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_perturb(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _perturb(v) for k, v in value.items()}
+    if isinstance(value, bool) or not hasattr(value, "__add__") or isinstance(value, str):
+        return value
+    return value + 1
+"""
+
+
+def _off_by_one(assignment: str):
+    """Every answer returns the model answer's result plus one: right shapes, wrong values."""
+    nb = filled_release(assignment)
+    for cell in _answers(nb):
+        defs = [ln for ln in cell.source.splitlines() if ln.startswith("def ")]
+        name = defs[0].split("(")[0][4:]
+        call = f"_model_{name}(*args, **kwargs)"
+        wrapper = f"def {name}(*args, **kwargs):\n    return _perturb({call})"
+        model = cell.source.replace(f"def {name}(", f"def _model_{name}(", 1)
+        cell.source = f"{model}\n{PERTURB}\n\n{wrapper}\n"
+    return nb
+
+
 def _recorded_visible(assignment: str) -> tuple[str, str]:
     """(answer grade_id, source) that answers exactly the first exercise's visible tests.
 
@@ -248,7 +273,7 @@ def attacks(assignment: str) -> dict[str, Attack]:
         "nb", with_first_answer(PATCH_COMPARISONS, wrong), r"AssertionError|clean re-check"
     )
     out["patch-checkers"] = Attack(
-        "nb", with_first_answer(PATCH_CHECKERS, wrong), r"clean re-check failed"
+        "nb", with_first_answer(PATCH_CHECKERS, _off_by_one(assignment)), r"clean re-check failed"
     )
     liar = copy.deepcopy(blank)
     for cell in _answers(liar):
