@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="seconds one cell may run (default: Execute.timeout in the config)",
     )
+    grade.add_argument(
+        "--figures",
+        action="store_true",
+        help="draw matplotlib figures into the feedback (slower; nothing is graded on them)",
+    )
     commands.add_parser("install-kernelspec", help="install the grading kernelspec into this env")
     args = parser.parse_args(argv)
     if args.command == "install-kernelspec":
@@ -40,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--timeout must be at least 1 second, got {args.timeout}")
     from .autograde import autograde
 
-    return autograde(args.assignment, args.workers, args.student, args.timeout)
+    return autograde(
+        args.assignment, args.workers, args.student, args.timeout, figures=args.figures
+    )
 
 
 if __name__ == "__main__":

@@ -109,7 +109,9 @@ def _outer(folders: list[Path]) -> list[Path]:
 class Worker:
     """One grading process: nbgrader loaded once, one zygote, students one after another."""
 
-    def __init__(self, root: Path, assignment: str, slot: int, timeout: int | None):
+    def __init__(
+        self, root: Path, assignment: str, slot: int, timeout: int | None, figures: bool = False
+    ):
         from nbconvert.preprocessors import ClearMetadataPreprocessor
         from nbgrader.preprocessors import (
             AssignLatePenalties,
@@ -184,7 +186,8 @@ class Worker:
         self.settings = settings
         os.environ[zygote.ENV_SETTINGS] = json.dumps(settings)
         ensure_kernelspec()
-        self.zygote = zygote.start(notebook_imports(Path(cd.root) / cd.release_directory))
+        modules = notebook_imports(Path(cd.root) / cd.release_directory)
+        self.zygote = zygote.start(modules, figures)
         self.timeout = int(config.Execute.timeout or 60)
 
     def _autograde_once(self, student: str) -> dict:
@@ -322,7 +325,7 @@ def _last_error(result: dict) -> str:
     return text[-1][:300] if text else "unknown error"
 
 
-def _worker_main(root: str, assignment: str, slot: int, timeout, tasks, results) -> None:
+def _worker_main(root, assignment, slot, timeout, figures, tasks, results) -> None:
     import logging
     import warnings
 
@@ -335,7 +338,7 @@ def _worker_main(root: str, assignment: str, slot: int, timeout, tasks, results)
     # nbgrader's own gradebook code triggers SQLAlchemy warnings on every student.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    worker = Worker(Path(root), assignment, slot, timeout)
+    worker = Worker(Path(root), assignment, slot, timeout, figures)
     try:
         while True:
             student = tasks.get()
@@ -369,8 +372,14 @@ def autograde(
     student: str = "*",
     timeout: int | None = None,
     root: Path | None = None,
+    figures: bool = False,
 ) -> int:
-    """Grade every submission of ``assignment``; 0 when every student has a gradebook row."""
+    """Grade every submission of ``assignment``; 0 when every student has a gradebook row.
+
+    ``figures``: render matplotlib figures into the autograded notebooks (and so into the
+    feedback). Off by default: nothing is graded on a figure, and drawing them is about a
+    third of a notebook's run time.
+    """
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
 
@@ -407,7 +416,8 @@ def autograde(
     def launch(slot: int) -> None:
         tasks.put(None)
         proc = ctx.Process(
-            target=_worker_main, args=(str(root), assignment, slot, timeout, tasks, results)
+            target=_worker_main,
+            args=(str(root), assignment, slot, timeout, figures, tasks, results),
         )
         proc.start()
         procs[slot], current[slot] = proc, None

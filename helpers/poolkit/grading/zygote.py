@@ -38,6 +38,7 @@ __all__ = ["ForkedProcess", "Zygote", "ZygoteProvisioner", "sandbox_settings"]
 
 ENV_SOCKET = "POOLKIT_GRADING_ZYGOTE"
 ENV_SETTINGS = "POOLKIT_GRADING_SANDBOX"
+INLINE = "module://matplotlib_inline.backend_inline"
 
 # What every grading kernel needs, beyond the modules the notebooks import.
 KERNEL_MODULES = [
@@ -67,7 +68,7 @@ def sandbox_settings() -> dict:
 
 
 def _preimport(modules: list[str]) -> None:
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("MPLBACKEND", INLINE)
     for name in [*KERNEL_MODULES, *modules]:
         try:
             importlib.import_module(name)
@@ -313,10 +314,11 @@ class ForkedProcess:
 class Zygote:
     """Start a zygote for this process and ask it for children."""
 
-    def __init__(self, modules: list[str] = ()):
+    def __init__(self, modules: list[str] = (), figures: bool = True):
         self.dir = tempfile.mkdtemp(prefix="poolkit-zygote-")
         self.socket_path = os.path.join(self.dir, "zygote.sock")
-        env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
+        # Without figures, matplotlib draws nothing: plt.show() does not render a PNG.
+        env = dict(os.environ, MPLBACKEND=INLINE if figures else "Agg")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "poolkit.grading.zygote", self.socket_path, *modules],
             stdin=subprocess.PIPE,
@@ -360,9 +362,9 @@ def current() -> Zygote | None:
     return _ZYGOTE
 
 
-def start(modules: list[str]) -> Zygote:
+def start(modules: list[str], figures: bool = True) -> Zygote:
     global _ZYGOTE
-    _ZYGOTE = Zygote(modules)
+    _ZYGOTE = Zygote(modules, figures)
     os.environ[ENV_SOCKET] = _ZYGOTE.socket_path
     return _ZYGOTE
 
