@@ -98,7 +98,7 @@ ATTACK_CODE = {
         r"did not stop when interrupted",
     ),
     "memory-bomb": (
-        "_hoard = []\nwhile True:\n    _hoard.append(bytearray(50 * 2**20))\n",
+        "_hoard = []\nwhile True:\n    _hoard.append(bytearray(2**30))\n",
         r"MemoryError",
     ),
     "fork-bomb": ("import os\nwhile True:\n    os.fork()\n", r"not allowed while grading"),
