@@ -1,0 +1,156 @@
+"""Student flow in JupyterLab, for every released notebook, as a student clicks through it.
+
+Blank release: Run All runs cleanly up to the first exercise (then the first test cell stops
+the run with NotImplementedError), and Validate reports failures. Solved copy (the release
+with the model answers put in): Run All gives no error, every figure renders as a PNG image,
+every widget renders and redraws its output when a slider moves, and after a save Validate
+reports success.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import nbformat
+import pytest
+from nbgrader_course import ASSIGNMENTS, REPO, filled_release, is_answer, notebook_path
+from playwright.sync_api import expect
+
+from . import ui
+
+pytestmark = pytest.mark.browser
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@functools.cache
+def _layout(assignment: str):
+    """(cell count, first exercise's index, figure cells, widget cells) of the notebook.
+
+    Figures and widgets are read from the executed solutions, whose cells match the
+    release's one for one.
+    """
+    release = nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
+    solution = nbformat.read(notebook_path(REPO, "solutions", assignment), as_version=4)
+    assert len(release.cells) == len(solution.cells), f"{assignment}: release and source differ"
+    first = next(i for i, cell in enumerate(release.cells) if is_answer(cell))
+    figures, widgets = [], []
+    for index, cell in enumerate(solution.cells):
+        mimes = {mime for out in cell.get("outputs", []) for mime in out.get("data", {})}
+        if "image/png" in mimes:
+            figures.append(index)
+        if WIDGET_MIME in mimes:
+            widgets.append(index)
+    return len(release.cells), first, figures, widgets
+
+
+def _errors(shown: list[dict], cells: range) -> dict[int, str]:
+    return {
+        index: output["text"][-600:]
+        for index in cells
+        for output in shown[index]["outputs"]
+        if ui.is_error(output)
+    }
+
+
+def _check_widget_reacts(page, index: int) -> None:
+    """The widget in cell ``index`` rendered; moving its first slider redraws its output."""
+    cell = page.locator(f"{ui.PANEL} .jp-Notebook .jp-Cell").nth(index)
+    output = cell.locator(".jp-OutputArea-output .widget-output").first
+    slider = cell.locator(".widget-slider").first
+    handle = slider.locator(".noUi-handle").first
+    readout = slider.locator(".widget-readout").first
+    for part in (output, handle, readout):
+        part.wait_for(state="attached", timeout=60_000)
+    expect(cell).not_to_contain_text("Error displaying widget")
+    handle.scroll_into_view_if_needed()
+    snapshot = ui.output_snapshot_js()
+    # The widget's first drawing has arrived (text or a figure) before the slider moves.
+    page.wait_for_function(
+        f"(out) => ({snapshot})(out).replace(/\\|/g, '').trim().length > 0",
+        arg=output.element_handle(),
+        timeout=60_000,
+    )
+    before_value = readout.inner_text()
+    before = output.evaluate(snapshot)
+
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout).not_to_have_text(before_value, timeout=10_000)
+    try:
+        page.wait_for_function(
+            f"([out, before]) => ({snapshot})(out) !== before",
+            arg=[output.element_handle(), before],
+            timeout=60_000,
+        )
+    except Exception as error:
+        raise AssertionError(
+            f"cell {index}: the slider moved from {before_value} to {readout.inner_text()} "
+            f"but the output below it did not change ({error})"
+        ) from None
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_flow(assignment, lab, course, page):
+    """The blank release and a solved copy, in two tabs of one Lab: the solved copy runs
+    while the blank one is checked and validated."""
+    count, first, figures, widgets = _layout(assignment)
+    blank_path = f"notebooks/{assignment}/{assignment}.ipynb"
+    solved = notebook_path(course, "notebooks", assignment).with_name(f"{assignment}-solved.ipynb")
+    solved_path = str(solved.relative_to(course))
+    nbformat.write(filled_release(assignment), solved)
+
+    ui.open_notebook(page, lab, blank_path, count)
+    ui.run_all(page)
+    ui.open_from_file_browser(page, solved.name)  # the file browser shows the release's folder
+    ui.wait_notebook(page, solved_path, count)
+    ui.run_all(page)
+
+    # Blank release: runs without error up to the first exercise, then Validate fails it.
+    ui.switch_to_tab(page, f"{assignment}.ipynb")
+    ui.wait_run_finished(page)
+    shown = ui.cells(page)
+    errors = _errors(shown, range(first))
+    assert not errors, f"error output before the first exercise (cell {first}): {errors}"
+    skipped = [i for i in range(first) if shown[i]["code"] and not ui.executed(shown[i])]
+    assert not skipped, f"cells before the first exercise (cell {first}) did not run: {skipped}"
+    # The run stopped where a blank answer is first tested, not before the exercise.
+    stopped = _errors(shown, range(count))
+    assert stopped, "the blank release ran without any error, though its answers are blank"
+    at = min(stopped)
+    assert at > first and "NotImplementedError" in stopped[at], (
+        f"the blank release's first error (cell {at}) is not a blank answer's "
+        f"NotImplementedError after the first exercise (cell {first}): {stopped[at]}"
+    )
+    ui.click_validate(page)
+    classes, text = ui.validation_result(page)
+    assert "validation-failed" in classes.split(), f"Validate did not fail the blank: {text}"
+    assert "The following cell failed" in text and "NotImplementedError" in text, text
+
+    # Solved copy: no error anywhere, figures are PNG images, widgets react to a slider.
+    ui.switch_to_tab(page, solved.name)
+    ui.wait_run_finished(page)
+    shown = ui.cells(page)
+    errors = _errors(shown, range(count))
+    assert not errors, f"the solved notebook shows errors: {errors}"
+    skipped = [i for i, cell in enumerate(shown) if cell["code"] and not ui.executed(cell)]
+    assert not skipped, f"code cells of the solved notebook that did not run: {skipped}"
+
+    assert figures, "the solutions have no figure, so the figure check would be empty"
+    missing = [
+        i for i in figures if not any(img["png"] and img["width"] > 0 for img in shown[i]["images"])
+    ]
+    assert not missing, f"cells whose figure is not shown as a PNG image: {missing}"
+
+    assert widgets, "the solutions have no widget, so the widget check would be empty"
+    for index in widgets:
+        _check_widget_reacts(page, index)
+
+    ui.save(page)
+    saved = nbformat.read(solved, as_version=4)
+    ran = [c for c in saved.cells if c.cell_type == "code" and c.execution_count]
+    assert ran, f"saving wrote no executed cells to {solved_path}"
+    ui.click_validate(page)
+    classes, text = ui.validation_result(page)
+    assert "validation-success" in classes.split(), f"Validate did not pass the solution: {text}"
+    assert "Success! Your notebook passes all the tests." in text, text
