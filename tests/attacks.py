@@ -57,23 +57,44 @@ class _Liar:
 """
 
 READ_SECRETS = """
-import glob as _glob, os as _os
+import glob as _glob, json as _json, os as _os
 _found = []
-for _pattern in ("../../../solutions/*/*.ipynb", "../../../grading/gradebook.db",
-                 "../../submitted/*/*/*.ipynb", "/**/solutions/*/*.ipynb"):
-    for _path in _glob.glob(_pattern, recursive=_pattern.startswith("/")):
+# Where the course root can be: next to the submission; the shell's working folder, which
+# the environment may name (PWD); and through /proc, where every process outside the
+# sandbox (the grader, the shell that started it) shows its working folder and root.
+_roots = ["../../..", "../.."] + [_os.environ[k] for k in ("PWD", "OLDPWD") if k in _os.environ]
+_roots += _glob.glob("/proc/[0-9]*/cwd") + [p + r for p in _glob.glob("/proc/[0-9]*/root")
+                                          for r in _roots[2:]]
+for _root in _roots:
+    for _path in [f"{_root}/solutions/{a}/{a}.ipynb", f"{_root}/grading/gradebook.db"]:
         try:
             with open(_path, "rb") as _f:
-                _found.append((_path, len(_f.read())))
+                _found.append((_path, _f.read()))
         except OSError as _e:
-            print("could not read", _path, type(_e).__name__)
-print("read", _found)
-if _found:
-    import json as _json
-    for _cell in _json.load(open([p for p, _ in _found if p.endswith(".ipynb")][0]))["cells"]:
-        if "BEGIN SOLUTION" in "".join(_cell["source"]):
-            exec("".join(_cell["source"]))
+            pass
+# The same through native code, which Python's audit hook does not see.
+import torch as _torch
+for _root in _roots:
+    _path = f"{_root}/solutions/{a}/{a}.ipynb"
+    try:
+        _size = _os.stat(_path).st_size
+        _data = _torch.from_file(_path, size=_size, dtype=_torch.uint8).numpy().tobytes()
+        _found.append((_path, _data))
+    except Exception as _e:
+        pass
+print("tried", len(_roots), "places; read", [(_p, len(_d)) for _p, _d in _found])
+import builtins as _builtins
+_builtins._STOLEN = {}  # grade id -> model answer; each answer cell runs its own
+for _p, _data in _found:
+    if _p.endswith(".ipynb"):
+        for _cell in _json.loads(_data)["cells"]:
+            if "BEGIN SOLUTION" in "".join(_cell["source"]):
+                _builtins._STOLEN[_cell["metadata"]["nbgrader"]["grade_id"]] = "".join(
+                    _cell["source"])
 """
+
+# Each answer cell of the read-secrets attack: the stolen model answer, else the blank one.
+RUN_STOLEN = "exec(_STOLEN[{gid!r}]) if {gid!r} in _STOLEN else exec({blank!r})\n"
 
 WRITE_ELSEWHERE = """
 import os as _os, poolkit.checks as _checks
@@ -103,7 +124,6 @@ ATTACK_CODE = {
     ),
     "fork-bomb": ("import os\nwhile True:\n    os.fork()\n", r"not allowed while grading"),
     "print-flood": ("for _i in range(10**6):\n    print(_i)\n", r"Output truncated|output stopped"),
-    "read-secrets": (READ_SECRETS, r"NotImplementedError|not allowed while grading"),
 }
 
 # One library call in place of the first exercise of each notebook.
@@ -293,7 +313,12 @@ def attacks(assignment: str) -> dict[str, Attack]:
             cell.source = table
     out["hard-coded-visible"] = Attack("nb", hard, r"AssertionError|KeyError")
     for name, (code, reason) in ATTACK_CODE.items():
-        out[name] = Attack("nb", with_first_answer(code), reason)
+        out[name] = Attack("nb", with_first_answer(code.replace("{a}", assignment)), reason)
+    stealer = copy.deepcopy(blank)
+    for index, cell in enumerate(_answers(stealer)):
+        run = RUN_STOLEN.format(gid=nb_meta(cell)["grade_id"], blank=cell.source)
+        cell.source = (READ_SECRETS.replace("{a}", assignment) if index == 0 else "") + run
+    out["read-secrets"] = Attack("nb", stealer, r"NotImplementedError")
     out["writes-elsewhere"] = Attack(
         "nb", with_first_answer(WRITE_ELSEWHERE.format(a=assignment)),
         r"could not write .*(Read-only|not allowed|No such file)",

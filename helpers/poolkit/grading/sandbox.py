@@ -8,7 +8,9 @@ any student code. Three layers, each reported in the grading report:
    folder and ``.git`` are covered by empty read-only folders, except the kernel's own
    working folder; poolkit's files and the Python environment are mounted read-only.
    Reading the solutions then finds nothing, and writing into poolkit fails with
-   "Read-only file system". This is enforced by the kernel of the operating system.
+   "Read-only file system". /proc shows the process itself only, so no other process's
+   ``/proc/<pid>/cwd`` or ``root`` leads back to the real folders. This is enforced by the
+   kernel of the operating system.
 2. **An unprivileged user** when the grader runs as root: the process limit
    (``RLIMIT_NPROC``) is not enforced for root, so the kernel switches to a user id of its
    own (one per worker), and processes it leaves behind are killed by that id.
@@ -99,9 +101,46 @@ def isolate_filesystem(hide: list[Path], keep: Path | None, readonly: list[Path]
             locked = _locked_flags(folder)
             _mount(libc, folder, folder, None, _MS_BIND | _MS_REC)
             _mount(libc, None, folder, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | locked)
+        _private_proc(libc)
     finally:
         if keep_fd is not None:
             os.close(keep_fd)
+
+
+# What a /proc that shows only the process itself still offers: system information files.
+_PROC_FILES = ("cpuinfo", "meminfo", "stat", "loadavg", "uptime", "version", "filesystems")
+_MNT_DETACH = 2
+
+
+def _private_proc(libc) -> None:
+    """Cover /proc with a view of this process only (``/proc/self``) and a few system files.
+
+    The hidden folders are hidden in this mount namespace only: through the full /proc,
+    ``/proc/<pid>/cwd`` and ``/proc/<pid>/root`` of any process outside it (the grader,
+    the instructor's shell) lead back to the real ``solutions/``. Built on a tmpfs in a
+    scratch folder, bound over /proc, then the scratch mount is detached.
+    """
+    import tempfile
+
+    pid = os.getpid()
+    view = Path(tempfile.mkdtemp(prefix="proc-"))
+    _mount(libc, "tmpfs", view, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=16k,mode=755")
+    (view / "self").mkdir()
+    _mount(libc, f"/proc/{pid}", view / "self", None, _MS_BIND)
+    for name in _PROC_FILES:
+        source = Path("/proc") / name
+        if source.exists():
+            (view / name).touch()
+            _mount(libc, source, view / name, None, _MS_BIND)
+    (view / "mounts").symlink_to("self/mounts")
+    (view / "thread-self").symlink_to("self")  # close enough: threads share the process's view
+    _mount(libc, None, view, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount(libc, view, "/proc", None, _MS_BIND | _MS_REC)
+    libc.umount2(os.fsencode(str(view)), _MNT_DETACH)
+    try:
+        view.rmdir()
+    except OSError:
+        pass
 
 
 def others_can_read_python() -> bool:
@@ -280,7 +319,10 @@ def enter(
     layers = []
     try:
         isolate_filesystem(hide, keep, readonly)
-        layers.append("private file system view (grading folders hidden, poolkit read-only)")
+        layers.append(
+            "private file system view (grading folders hidden, poolkit read-only, "
+            "/proc of this process only)"
+        )
     except (SandboxError, OSError) as exc:
         layers.append(f"NO private file system view ({exc}); the audit hook guards files")
     switch = os.getuid() == 0 and uid is not None and others_can_read_python()

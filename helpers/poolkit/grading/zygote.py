@@ -59,6 +59,11 @@ KERNEL_MODULES = [
 ]
 
 
+# The environment a grading kernel keeps (everything else is dropped, see _child).
+_ENV_KEEP = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "VIRTUAL_ENV"})
+_ENV_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "TORCH_")
+
+
 def sandbox_settings() -> dict:
     """The sandbox settings the grading command put in the environment (JSON)."""
     return json.loads(os.environ.get(ENV_SETTINGS, "{}"))
@@ -112,7 +117,11 @@ def _child(request: dict, conn: socket.socket) -> None:
         os.chown(home, uid, uid)
         if request["kind"] == "recheck":  # its scratch folder, made by the grader
             os.chown(request["cwd"], uid, uid)
-    os.environ.update(IPYTHONDIR=str(home / "ipython"), HOME=str(home), TMPDIR=str(home))
+    # A clean environment: the grader's may name its folders (PWD, OLDPWD) or hold secrets
+    # (a PostgreSQL password, tokens). Only what the libraries read is kept.
+    kept = {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
+    os.environ.clear()
+    os.environ.update(kept, IPYTHONDIR=str(home / "ipython"), HOME=str(home), TMPDIR=str(home))
     tempfile.tempdir = str(home)
     cwd = Path(request["cwd"])
     hide = [Path(p) for p in settings.get("hide", [])]
