@@ -67,17 +67,12 @@ def _partial(assignment: str):
     return nb, before
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = copy_course(tmp_path_factory.mktemp("class"), with_release=False)
-    for assignment in ASSIGNMENTS:
-        nbgrader("generate_assignment", assignment, "--force", cwd=root)
-    return root
-
-
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
-def graded(request, course):
+def graded(request, tmp_path_factory):
+    """A class of one assignment, in a course of its own, graded in one run."""
     assignment = request.param
+    course = copy_course(tmp_path_factory.mktemp(f"class-{assignment}"), with_release=False)
+    nbgrader("generate_assignment", assignment, "--force", cwd=course)
     subs = {"correct": filled_release(assignment), "blank": None}
     subs["blank"] = nbformat.read(course / "notebooks" / assignment / f"{assignment}.ipynb", 4)
     for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):

@@ -1,0 +1,54 @@
+"""How the suite is spread over pytest-xdist workers (``-n auto --dist loadscope``).
+
+Tests are scheduled in groups; a group runs on one worker, in collection order:
+
+- nbval's cells of one notebook share a kernel, so a notebook is one group;
+- the browser tests share one JupyterLab server and one Chromium: one group;
+- the two slow grading modules build a class per assignment in a module-scoped fixture, so
+  they are split by assignment (each group builds its own), and those groups come first,
+  alternating between the two modules, so that a long group does not end the run;
+- every other module is one group, which keeps its module-scoped fixtures built once.
+
+xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
+ignores the node-id suffix xdist writes; so the grouping is a scheduler of our own, through
+xdist's ``pytest_xdist_make_scheduler`` hook.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from nbgrader_course import ASSIGNMENTS
+
+SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
+
+
+def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
+    """(scheduling rank, group name) of the test ``nodeid``."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/browser/"):
+        return (1, 0), "browser"
+    if path in SPLIT_BY_ASSIGNMENT:
+        param = re.search(r"\[([^\]]*)\]$", nodeid)
+        found = [a for a in ASSIGNMENTS if param and a in param.group(1)]
+        if found:
+            index = ASSIGNMENTS.index(found[0])
+            return (0, 2 * index + SPLIT_BY_ASSIGNMENT.index(path)), f"{path}:{found[0]}"
+    return (2, 0), path
+
+
+def pytest_collection_modifyitems(config, items):
+    # The slow groups first; a stable sort keeps the order within every group.
+    items.sort(key=lambda item: group_of(item.nodeid)[0])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)[1]
+
+    return CourseScheduling(config, log)
