@@ -182,6 +182,8 @@ class Worker:
             ],
             "limits": self.limits.as_dict(),
             "uid": UID_BASE + slot,
+            # The kernel stops sending a cell's output a little past what the grader keeps.
+            "output_chars": SafeExecute(config=config).max_output_chars + 10_000,
         }
         self.settings = settings
         os.environ[zygote.ENV_SETTINGS] = json.dumps(settings)

@@ -140,6 +140,7 @@ def _child(request: dict, conn: socket.socket) -> None:
             hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits,
             before_user_switch=lambda: app.initialize(argv),
         )  # fmt: skip
+        _cap_output(app, settings.get("output_chars"))
         _send(conn, {"sandbox": layers})
         conn.close()
         os.chdir(cwd)
@@ -154,6 +155,32 @@ def _child(request: dict, conn: socket.socket) -> None:
     _send(conn, {"sandbox": layers})
     recheck.run_in_child(request["job"], lambda message: _send(conn, message))
     os._exit(0)
+
+
+def _cap_output(app, limit: int | None) -> None:
+    """Stop sending a cell's printed text to the grader once it passed ``limit`` characters.
+
+    The grader keeps only the first ``SafeExecute.max_output_chars`` anyway; without this,
+    a loop that prints a million lines still costs seconds of messages to be dropped.
+    """
+    if not limit:
+        return
+    count = [0]
+
+    def reset(*_):
+        count[0] = 0
+
+    app.shell.events.register("pre_execute", reset)
+    for stream in (sys.stdout, sys.stderr):
+
+        def capped(text, write=stream.write):
+            seen = count[0]
+            count[0] = seen + len(text)
+            if seen >= limit:
+                return len(text)
+            return write(text if count[0] <= limit else text[: limit - seen])
+
+        stream.write = capped
 
 
 def serve(socket_path: str, modules: list[str]) -> None:
