@@ -155,7 +155,9 @@ def test_every_attack_is_told_why_in_its_feedback(graded):
         html = path / f"{graded.assignment}.html"
         text = html_text(html) if html.exists() else ""
         if not re.search(attack.reason, text):
-            missing[name] = attack.reason
+            # What the feedback says instead: its error lines.
+            said = sorted({ln.strip() for ln in text.splitlines() if "Error" in ln})[:5]
+            missing[name] = f"expected {attack.reason!r}, error lines: {said or 'no feedback'}"
     assert missing == {}, f"feedback without the expected reason: {missing}"
 
 
