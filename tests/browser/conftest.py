@@ -1,9 +1,10 @@
-"""Fixtures for the browser tests: one JupyterLab server and one Chromium per session.
+"""Fixtures for the browser tests: JupyterLab servers and one Chromium per session.
 
 The server serves a temporary copy of the course, so JupyterLab's saves never reach the
 repo; the session checks at the end that the repo's notebooks/ and solutions/ are unchanged.
-Each test gets its own browser context and page. A failing test leaves a screenshot of its
-page in test-reports/browser/<test-name>.png under the repo root.
+Each server has one browser page for the session, in a context of its own; after each test
+its tabs are closed and its kernels shut down. A failing test leaves a screenshot of its
+pages in test-reports/browser/<test-name>.png under the repo root.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from nbgrader_course import REPO, copy_course  # tests/ is on sys.path: browser is a package
 
-from . import submissions
+from . import submissions, ui
 from .lab import LabServer, launch_chromium, tree_digest
 
 SCREENSHOTS = REPO / "test-reports" / "browser"
@@ -47,9 +48,9 @@ def autograde_job(request, course):
     """Autograding the instructor tests' submissions (stock ``nbgrader autograde`` in the
     course copy), started in a background thread with the first browser test.
 
-    The student tests leave one core of two idle most of the time (they wait on the browser
-    and on Validate), so the autograding costs them little and is done by the time the
-    instructor tests need it. Not started when no selected test asks for ``autograded``.
+    It runs alongside the student tests, in the moments they wait on the browser and on
+    Validate, and is done by the time the instructor tests need it. Not started when no
+    selected test asks for ``autograded``.
     """
     if not any("autograded" in item.fixturenames for item in request.session.items):
         yield None
@@ -61,21 +62,45 @@ def autograde_job(request, course):
 
 
 @pytest.fixture(scope="session")
-def lab(course, tmp_path_factory):
-    """A JupyterLab server over the temporary course; afterwards, the repo is unchanged."""
+def servers(request, course, tmp_path_factory):
+    """JupyterLab servers over the temporary course, started together: a second one only if
+    a selected test asks for ``lab_b``. Afterwards, the repo is unchanged.
+
+    Two servers because nbgrader's Validate handler runs the whole notebook inside the
+    server's request, which holds up everything else that server does until the run ends:
+    the student flow validates the blank release on one server and the solved copy on the
+    other at once.
+    """
     watched = (REPO / "notebooks", REPO / "solutions")
     before = tree_digest(*watched)
-    server = LabServer(course, tmp_path_factory.mktemp("jupyter"))
-    server.start()
+    wanted = any("lab_b" in item.fixturenames for item in request.session.items)
+    started = [
+        LabServer(course, tmp_path_factory.mktemp("jupyter")) for _ in range(2 if wanted else 1)
+    ]
     try:
-        yield server
+        for server in started:
+            server.launch()  # ``lab`` and ``lab_b`` wait until it answers
+        yield started
     finally:
-        server.stop()
+        for server in started:
+            server.stop()
     after = tree_digest(*watched)
     changed = sorted(
         name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
     )
     assert not changed, f"the browser tests changed files in the repo: {changed}"
+
+
+@pytest.fixture(scope="session")
+def lab(servers) -> LabServer:
+    servers[0].wait_ready()
+    return servers[0]
+
+
+@pytest.fixture(scope="session")
+def lab_b(servers) -> LabServer:
+    servers[1].wait_ready()
+    return servers[1]
 
 
 @pytest.fixture(scope="session")
@@ -90,19 +115,75 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture
-def page(request, browser, lab):
-    """A page in a new browser context; afterwards the context is closed and the kernels
-    its notebooks started are shut down."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(30_000)
-    request.node.browser_context = context  # for the screenshot on failure
-    request.node.lab_server = lab
+class _Pages:
+    """One page per server, kept for the whole session: Lab loads once in each (every load
+    costs seconds of the browser's time), and the tests open their notebooks in it."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.opened = {}
+
+    def get(self, lab):
+        if lab not in self.opened:
+            context = self.browser.new_context(viewport=VIEWPORT)
+            context.set_default_timeout(30_000)
+            self.opened[lab] = context.new_page()
+        return self.opened[lab]
+
+    def discard(self, lab) -> None:
+        """Close the server's page; the next test gets a new one."""
+        page = self.opened.pop(lab, None)
+        if page is not None:
+            try:
+                page.context.close()
+            except Exception:  # a crashed page: nothing left to close
+                pass
+
+    def close(self) -> None:
+        for lab in list(self.opened):
+            self.discard(lab)
+
+
+@pytest.fixture(scope="session")
+def _pages(browser):
+    pages = _Pages(browser)
+    yield pages
+    pages.close()
+
+
+def _use_page(request, lab, pages: _Pages):
+    """Hand the server's page to a test; afterwards close its tabs and shut down its
+    kernels. After a failure the page is discarded instead: the test may have left a
+    dialog open, or a Validate running whose dialog would open over the next test."""
+    page = pages.get(lab)
+    # For the screenshots and server logs on failure.
+    request.node.__dict__.setdefault("browser_contexts", []).append(page.context)
+    request.node.__dict__.setdefault("lab_servers", []).append(lab)
     try:
-        yield context.new_page()
+        yield page
     finally:
-        context.close()
+        report = getattr(request.node, "call_report", None)
+        try:
+            if report is not None and report.failed:
+                pages.discard(lab)
+            elif page.url.startswith(lab.url):
+                ui.close_all_tabs(page)
+        except Exception:
+            pages.discard(lab)
         lab.shutdown_kernels()
+
+
+# ``servers`` comes first among the arguments: the servers start while Chromium does.
+@pytest.fixture
+def page(request, servers, _pages, lab):
+    """The session's page on the first server (see ``_Pages``)."""
+    yield from _use_page(request, lab, _pages)
+
+
+@pytest.fixture
+def page_b(request, servers, _pages, lab_b):
+    """The session's page on the second server."""
+    yield from _use_page(request, lab_b, _pages)
 
 
 def _screenshot_name(nodeid_name: str) -> str:
@@ -115,12 +196,15 @@ def pytest_runtest_makereport(item, call):
     test report, and add the end of the server's log to the report."""
     outcome = yield
     report = outcome.get_result()
-    context = getattr(item, "browser_context", None)
-    if not report.failed or report.when == "teardown" or context is None:
+    if report.when == "call":
+        item.call_report = report  # the page fixtures read it at teardown
+    contexts = getattr(item, "browser_contexts", [])
+    if not report.failed or report.when == "teardown" or not contexts:
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     saved = []
-    for index, page in enumerate(context.pages):
+    pages = [page for context in contexts for page in context.pages]
+    for index, page in enumerate(pages):
         suffix = f"-{index}" if index else ""
         path = SCREENSHOTS / f"{_screenshot_name(item.name)}{suffix}.png"
         try:
@@ -130,6 +214,5 @@ def pytest_runtest_makereport(item, call):
         else:
             saved.append(str(path))
     report.sections.append(("browser screenshots", "\n".join(saved)))
-    lab = getattr(item, "lab_server", None)
-    if lab is not None:
-        report.sections.append(("jupyter lab log (last lines)", lab.log_tail(40)))
+    for index, lab in enumerate(getattr(item, "lab_servers", [])):
+        report.sections.append((f"jupyter lab log {index} (last lines)", lab.log_tail(40)))

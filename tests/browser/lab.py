@@ -128,7 +128,8 @@ class LabServer:
         config = Path(env["JUPYTER_CONFIG_DIR"]) / "nbgrader_config.py"
         config.write_text(f"c = get_config()  # noqa: F821\nc.Exchange.root = {str(exchange)!r}\n")
 
-    def start(self, timeout: float = 90) -> None:
+    def launch(self) -> None:
+        """Start the server process; ``wait_ready`` waits until it answers."""
         env = self.env()
         self._write_settings(env)
         extensions = "{" + ",".join(f"'{name}': True" for name in SERVER_EXTENSIONS) + "}"
@@ -146,6 +147,10 @@ class LabServer:
             f"--LabApp.workspaces_dir={env['JUPYTERLAB_WORKSPACES_DIR']}",
             "--LabApp.news_url=None",  # no news feed, so no news popup
             "--ServerApp.terminals_enabled=False",
+            # Kernels talk to the server over Unix sockets in the runtime folder. Over TCP,
+            # two servers starting kernels at the same moment can pick the same free port;
+            # the loser fails to bind, and its restarts reuse the port (seen here).
+            "--KernelManager.transport=ipc",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")
@@ -160,6 +165,8 @@ class LabServer:
             start_new_session=True,
         )
         log.close()
+
+    def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

@@ -42,7 +42,7 @@ def _formgrader(page):
 def test_nbgrader_menu_offers_formgrader_and_create_assignment(lab, page):
     source = f"solutions/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
     nb = nbformat.read(notebook_path(REPO, "solutions", ASSIGNMENT), as_version=4)
-    ui.open_lab(page, lab, source)
+    ui.open_notebook(page, lab, source)
     ui.wait_notebook(page, source, len(nb.cells), kernel=False)
     labels = ui.menu_labels(page, "Nbgrader")
     for wanted in ("Formgrader", "Create assignment"):
@@ -64,7 +64,7 @@ def test_nbgrader_menu_offers_formgrader_and_create_assignment(lab, page):
 
 
 def test_formgrader_lists_the_course_assignments(lab, page):
-    ui.open_lab(page, lab)
+    ui.show_lab(page, lab)
     frame = _formgrader(page)
     names = frame.locator("#main-table td.name")
     expect(names.first).not_to_have_text("Loading, please wait...", timeout=30_000)
@@ -101,7 +101,7 @@ def test_formgrader_shows_scores_and_stores_a_manual_grade(lab, page, autograded
     )
     assert expected["wrong"] not in (full, blank), f"the wrong answer scored {expected['wrong']}"
 
-    ui.open_lab(page, lab)
+    ui.show_lab(page, lab)
     frame = _formgrader(page)
     row = frame.locator("#main-table tr", has=frame.locator("td.name", has_text=ASSIGNMENT))
     row.locator("td.num-submissions a").click()

@@ -1,10 +1,11 @@
 """Student flow in JupyterLab, for every released notebook, as a student clicks through it.
 
-Blank release: Run All runs cleanly up to the first exercise (then the first test cell stops
-the run with NotImplementedError), and Validate reports failures. Solved copy (the release
-with the model answers put in): Run All gives no error, every figure renders as a PNG image,
-every widget renders and redraws its output when a slider moves, and after a save Validate
-reports success.
+Blank release, in one JupyterLab: Run All runs cleanly up to the first exercise (then the
+first test cell stops the run with NotImplementedError), and Validate reports failures.
+Solved copy (the release with the model answers put in), in a second JupyterLab over the
+same folder: Run All gives no error, every figure renders as a PNG image, every widget
+renders and redraws its output when a slider moves, and after a save Validate reports
+success.
 """
 
 from __future__ import annotations
@@ -91,23 +92,23 @@ def _check_widget_reacts(page, index: int) -> None:
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_student_flow(assignment, lab, course, page):
-    """The blank release and a solved copy, in two tabs of one Lab: the solved copy runs
-    while the blank one is checked and validated."""
+def test_student_flow(assignment, lab, lab_b, course, page, page_b):
+    """The blank release in one Lab and a solved copy in another, side by side: both run at
+    once, and both are validated at once (each Validate holds up its own server)."""
     count, first, figures, widgets = _layout(assignment)
     blank_path = f"notebooks/{assignment}/{assignment}.ipynb"
     solved = notebook_path(course, "notebooks", assignment).with_name(f"{assignment}-solved.ipynb")
     solved_path = str(solved.relative_to(course))
     nbformat.write(filled_release(assignment), solved)
 
-    ui.open_notebook(page, lab, blank_path, count)
+    ui.open_notebook(page, lab, blank_path)
+    ui.open_notebook(page_b, lab_b, solved_path)
+    ui.wait_notebook(page, blank_path, count)
     ui.run_all(page)
-    ui.open_from_file_browser(page, solved.name)  # the file browser shows the release's folder
-    ui.wait_notebook(page, solved_path, count)
-    ui.run_all(page)
+    ui.wait_notebook(page_b, solved_path, count)
+    ui.run_all(page_b)
 
     # Blank release: runs without error up to the first exercise, then Validate fails it.
-    ui.switch_to_tab(page, f"{assignment}.ipynb")
     ui.wait_run_finished(page)
     shown = ui.cells(page)
     errors = _errors(shown, range(first))
@@ -123,14 +124,10 @@ def test_student_flow(assignment, lab, course, page):
         f"NotImplementedError after the first exercise (cell {first}): {stopped[at]}"
     )
     ui.click_validate(page)
-    classes, text = ui.validation_result(page)
-    assert "validation-failed" in classes.split(), f"Validate did not fail the blank: {text}"
-    assert "The following cell failed" in text and "NotImplementedError" in text, text
 
     # Solved copy: no error anywhere, figures are PNG images, widgets react to a slider.
-    ui.switch_to_tab(page, solved.name)
-    ui.wait_run_finished(page)
-    shown = ui.cells(page)
+    ui.wait_run_finished(page_b)
+    shown = ui.cells(page_b)
     errors = _errors(shown, range(count))
     assert not errors, f"the solved notebook shows errors: {errors}"
     skipped = [i for i, cell in enumerate(shown) if cell["code"] and not ui.executed(cell)]
@@ -144,13 +141,17 @@ def test_student_flow(assignment, lab, course, page):
 
     assert widgets, "the solutions have no widget, so the widget check would be empty"
     for index in widgets:
-        _check_widget_reacts(page, index)
+        _check_widget_reacts(page_b, index)
 
-    ui.save(page)
+    ui.save(page_b)
     saved = nbformat.read(solved, as_version=4)
     ran = [c for c in saved.cells if c.cell_type == "code" and c.execution_count]
     assert ran, f"saving wrote no executed cells to {solved_path}"
-    ui.click_validate(page)
+    ui.click_validate(page_b)
+
     classes, text = ui.validation_result(page)
+    assert "validation-failed" in classes.split(), f"Validate did not fail the blank: {text}"
+    assert "The following cell failed" in text and "NotImplementedError" in text, text
+    classes, text = ui.validation_result(page_b)
     assert "validation-success" in classes.split(), f"Validate did not pass the solution: {text}"
     assert "Success! Your notebook passes all the tests." in text, text

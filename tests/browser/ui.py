@@ -7,6 +7,7 @@ in the page, and an unscoped selector would match those too.
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -42,24 +43,39 @@ def wait_notebook(page: Page, path: str, cell_count: int, kernel: bool = True) -
         wait_kernel_idle(page)
 
 
-def open_notebook(page: Page, lab, path: str, cell_count: int) -> None:
-    open_lab(page, lab, path)
-    wait_notebook(page, path, cell_count)
+def show_lab(page: Page, lab) -> None:
+    """Make sure the page shows this server's Lab: load it unless it is there already."""
+    if not page.url.startswith(f"{lab.url}/lab"):
+        open_lab(page, lab)
 
 
-def open_from_file_browser(page: Page, name: str) -> None:
-    """Double-click ``name`` in the file browser's current folder."""
-    item = page.locator(".jp-DirListing-item", has=page.get_by_text(name, exact=True))
-    item.dblclick()
+def open_notebook(page: Page, lab, path: str) -> None:
+    """Open the notebook at ``path`` (relative to the course root): in the Lab the page shows
+    already, with File → Open from Path…; in a page that shows no Lab of this server yet, by
+    loading Lab on it. ``wait_notebook`` then waits until it is ready."""
+    if page.url.startswith(f"{lab.url}/lab"):
+        menu(page, "File", "Open from Path…")
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("input").fill(path)
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    else:
+        open_lab(page, lab, path)
 
 
-def switch_to_tab(page: Page, name: str) -> None:
-    """Click the main-area tab titled ``name``."""
-    tab = page.locator(
-        ".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=re.compile(f"^{re.escape(name)}$")
-    )
-    tab.click()
-    expect(current_tab(page).locator(".lm-TabBar-tabLabel")).to_have_text(name)
+def close_all_tabs(page: Page) -> None:
+    """File → Close All Tabs, answering Discard each time Lab asks to save a notebook.
+
+    Returns once no notebook is open (Lab then shows a Launcher).
+    """
+    menu(page, "File", "Close All Tabs")
+    notebooks = page.locator(".jp-NotebookPanel")
+    discard = page.locator(".jp-Dialog .jp-Dialog-button", has_text=re.compile("^Discard$"))
+    deadline = time.monotonic() + 30
+    while notebooks.count():
+        assert time.monotonic() < deadline, f"{notebooks.count()} notebooks still open"
+        if discard.count():
+            discard.first.click()
+        page.wait_for_timeout(100)
 
 
 def wait_kernel_idle(page: Page, timeout: float = KERNEL_START) -> None:
