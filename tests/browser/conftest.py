@@ -166,7 +166,7 @@ def _use_page(request, lab, pages: _Pages):
         try:
             if report is not None and report.failed:
                 pages.discard(lab)
-            elif page.url.startswith(lab.url):
+            elif ui.shows_lab(page, lab):
                 ui.close_all_tabs(page)
         except Exception:
             pages.discard(lab)

@@ -43,9 +43,14 @@ def wait_notebook(page: Page, path: str, cell_count: int, kernel: bool = True) -
         wait_kernel_idle(page)
 
 
+def shows_lab(page: Page, lab) -> bool:
+    """Whether the page has this server's Lab loaded."""
+    return page.url.startswith(f"{lab.url}/lab")
+
+
 def show_lab(page: Page, lab) -> None:
     """Make sure the page shows this server's Lab: load it unless it is there already."""
-    if not page.url.startswith(f"{lab.url}/lab"):
+    if not shows_lab(page, lab):
         open_lab(page, lab)
 
 
@@ -53,7 +58,7 @@ def open_notebook(page: Page, lab, path: str) -> None:
     """Open the notebook at ``path`` (relative to the course root): in the Lab the page shows
     already, with File → Open from Path…; in a page that shows no Lab of this server yet, by
     loading Lab on it. ``wait_notebook`` then waits until it is ready."""
-    if page.url.startswith(f"{lab.url}/lab"):
+    if shows_lab(page, lab):
         menu(page, "File", "Open from Path…")
         dialog = page.locator(".jp-Dialog")
         dialog.locator("input").fill(path)
