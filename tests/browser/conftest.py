@@ -1,6 +1,6 @@
 """Fixtures for the browser tests: JupyterLab servers and one Chromium per session.
 
-The server serves a temporary copy of the course, so JupyterLab's saves never reach the
+The servers serve a temporary copy of the course, so JupyterLab's saves never reach the
 repo; the session checks at the end that the repo's notebooks/ and solutions/ are unchanged.
 Each server has one browser page for the session, in a context of its own; after each test
 its tabs are closed and its kernels shut down. A failing test leaves a screenshot of its
