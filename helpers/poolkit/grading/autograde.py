@@ -464,7 +464,12 @@ def autograde(
     for proc in procs.values():
         proc.join(timeout=30)
     elapsed = time.monotonic() - start
-    return _report(root, cd, assignment, students, rows, elapsed, workers)
+    code = _report(root, cd, assignment, students, rows, elapsed, workers)
+    from .report import write_report
+
+    run = {"wall_seconds": elapsed, "workers": workers, "students": len(students)}
+    print(f"Class report: {write_report(root, assignment, run).relative_to(root)}")
+    return code
 
 
 def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:
