@@ -411,7 +411,8 @@ def render(data: ClassData) -> str:
             )
         )
     if data.runs:
-        add(_card("grading wall time", f"{wall:.0f} s", ident="card-wall"))
+        runs = f" (sum of {len(data.runs)} runs)" if len(data.runs) > 1 else ""
+        add(_card(f"grading wall time{runs}", f"{wall:.0f} s", ident="card-wall"))
     add("</div>")
 
     # Distribution.
