@@ -1,13 +1,13 @@
 """The class report, ``grading/reports/<assignment>.html``, opened in a real Chromium.
 
-A small class of one assignment (correct, wrong, blank, an answer whose error message is
-HTML, a submission that patches the course's checkers so the clean re-check disagrees, and
-a misnamed notebook that is repaired) is graded with ``python -m poolkit.grading
-autograde``; one written answer is then graded with nbgrader's Gradebook API and the
-report rebuilt with ``python -m poolkit.grading report``. Headless Chromium opens the file;
-every number it shows is compared with the gradebook, the page must make no request, and a
-student's error message must show as text, never as markup. A screenshot of the report is
-saved in ``test-reports/grading-report/``.
+A small class of one assignment (correct; two with the same wrong answer; blank; an answer
+whose error message is HTML; a submission that patches the course's checkers so the clean
+re-check disagrees; a misnamed notebook, repaired; one whose kernel exits mid-notebook) is
+graded with ``python -m poolkit.grading autograde``; one written answer is then graded with
+nbgrader's Gradebook API and the report rebuilt with ``python -m poolkit.grading report``.
+Headless Chromium opens the file; every number it shows is compared with the gradebook,
+the page must make no request, and a student's error message must show as text, never as
+markup. A screenshot of the report is saved in ``test-reports/grading-report/``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ pytestmark = pytest.mark.browser  # it drives a real Chromium, as the browser te
 
 ASSIGNMENT = "01-pooling-basics"
 WRITTEN = "max_vs_avg"  # the assignment's manually graded answer
+CRASH = "pad_left_top"  # the answer cell that kills the kernel of the student "crashed"
 INJECTION = (
     '<img src="http://report-injection.invalid/pixel.png">'
     '<script>document.title = "pwned"</script><u>underlined</u>'
@@ -77,10 +78,14 @@ def _class() -> dict[str, Attack]:
     return {
         "correct": Attack("nb", filled_release(ASSIGNMENT), ""),
         "wrong": Attack("nb", filled_release(ASSIGNMENT, {answer_id: wrong_source}), ""),
+        "wrong-too": Attack("nb", filled_release(ASSIGNMENT, {answer_id: wrong_source}), ""),
         "blank": Attack("nb", copy.deepcopy(release), ""),
         "injected": Attack("nb", injected, ""),
         "patched": Attack("nb", patched, ""),
         "misnamed": Attack("misnamed", filled_release(ASSIGNMENT), ""),
+        "crashed": Attack(
+            "nb", filled_release(ASSIGNMENT, {CRASH: "import os\nos._exit(1)\n"}), ""
+        ),
     }
 
 
@@ -245,20 +250,19 @@ def test_each_exercise_shows_its_mean_and_full_mark_share(page, gradebook):
 
 
 def test_the_most_common_failing_message_is_shown_with_its_count(page, gradebook):
-    row = page.locator('#exercise-table tr[data-exercise="test_pool_output_size"]')
-    failing = sum(
-        gradebook.scores[s]["test_pool_output_size"] < gradebook.max["test_pool_output_size"]
-        for s in gradebook.totals
-    )
-    # blank and misnamed (graded as the blank release) share the unimplemented answer's error
-    assert row.locator(".msg").first.inner_text().startswith("NotImplementedError")
+    name = "test_pool_output_size"
+    row = page.locator(f'#exercise-table tr[data-exercise="{name}"]')
+    failing = sum(gradebook.scores[s][name] < gradebook.max[name] for s in gradebook.totals)
+    # Two students made the same slip: its message names the call that shows it.
+    top = row.locator(".top").inner_text()
+    assert re.fullmatch(r"AssertionError: pool_output_size\(.*\) returned \d+; expected \d+\.", top)
     assert row.locator(".hits").inner_text() == f"2 of {failing} failing students"
+    # blank and misnamed (graded as the blank release) left the template's error in place
+    unanswered = "2 of them left it unanswered (NotImplementedError)"
+    assert row.locator(".unanswered").inner_text() == unanswered
     others = row.locator("details")
     others.evaluate("details => { details.open = true; }")  # as a click on its summary does
-    text = others.inner_text()
-    # the wrong answer's message names the call it failed on
-    assert re.search(r"AssertionError: pool_output_size\(.*\) returned \d+; expected \d+", text)
-    assert "CleanRecheckFailed" in text
+    assert "CleanRecheckFailed" in others.inner_text()
 
 
 def test_written_answer_grading_progress_matches_the_gradebook(page, gradebook):
@@ -281,11 +285,13 @@ def test_flagged_submissions_and_reasons(graded, page):
     expected = {r["student"] for r in rows if r["flagged"] or r["notes"]}
     flags = page.locator("#flag-table tr[data-student]").all()
     shown = {(f.get_attribute("data-student"), f.get_attribute("data-kind")) for f in flags}
-    assert {s for s, _ in shown} == expected == {"patched", "misnamed"}
-    assert ("patched", "recheck") in shown and ("misnamed", "repair") in shown
+    assert {s for s, _ in shown} == expected == {"patched", "misnamed", "crashed"}
+    assert {("patched", "recheck"), ("misnamed", "repair"), ("crashed", "stopped")} <= shown
     assert _number(page.locator("#card-flagged .v").inner_text()) == len(expected)
     misnamed = page.locator('#flag-table tr[data-student="misnamed"]').inner_text()
     assert "no notebook named" in misnamed
+    crashed = page.locator('#flag-table tr[data-student="crashed"]').inner_text()
+    assert "the kernel exited with code 1" in crashed
     assert page.locator("#similarity").is_visible()
 
 

@@ -8,7 +8,8 @@ matplotlib, no script and no external URL) with, from the top:
 - a histogram of total scores, with the count of every bin;
 - every auto-graded exercise (test cell): mean points out of its maximum, the share of
   students with full marks, and the most common failing test message with how many
-  students hit it, hardest exercise first;
+  students hit it (an answer left as the release's ``NotImplementedError`` is counted, not
+  ranked: it is not a mistake), hardest exercise first;
 - written-answer grading progress (graded, still to grade, left blank);
 - flagged submissions with their reasons (repairs, limits hit and kernels stopped,
   re-check disagreements, grading failures; similarity flags have their place, filled by
@@ -51,6 +52,7 @@ FLAG_KINDS = {
     "other": ("note", "another note from the grader"),
 }
 MESSAGE_CHARS = 240
+UNANSWERED = "NotImplementedError"  # what the release's answer cells raise
 
 
 def e(value) -> str:
@@ -460,20 +462,29 @@ def render(data: ClassData) -> str:
         for share, ratio, x, mean in stats:
             counter = data.failures.get(x.name, Counter())
             failing = sum(counter.values())
-            if counter:
-                (message, count), *others = counter.most_common()
+            # The release's template raises a bare NotImplementedError: not a mistake.
+            unanswered = counter.get(UNANSWERED, 0)
+            ranked = sorted(counter.items(), key=lambda kv: (kv[0] == UNANSWERED, -kv[1], kv[0]))
+            if ranked:
+                (message, count), *others = ranked
                 msg = (
-                    f'<div class="msg">{e(message)}</div>'
+                    f'<div class="msg top">{e(message)}</div>'
                     f'<div class="muted hits">{count} of {failing} failing '
                     f"student{'s' if failing != 1 else ''}</div>"
                 )
+                if unanswered and message != UNANSWERED:
+                    msg += (
+                        f'<div class="muted unanswered">{unanswered} of them left it '
+                        f"unanswered ({UNANSWERED})</div>"
+                    )
                 if others:
                     items = "".join(
                         f'<li><span class="msg">{e(m)}</span> <span class="muted">({c})</span></li>'
                         for m, c in others
                     )
                     msg += (
-                        f"<details><summary>{len(others)} other messages</summary>"
+                        f"<details><summary>{len(others)} other "
+                        f"message{'s' if len(others) != 1 else ''}</summary>"
                         f"<ul>{items}</ul></details>"
                     )
             else:
