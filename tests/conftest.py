@@ -7,6 +7,8 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - the two slow grading modules build a class per assignment in a module-scoped fixture, so
   they are split by assignment (each group builds its own), and those groups come first,
   alternating between the two modules, so that a long group does not end the run;
+- ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) is one
+  group, scheduled after those;
 - every other module is one group, which keeps its module-scoped fixtures built once.
 
 xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
@@ -22,6 +24,7 @@ import pytest
 from nbgrader_course import ASSIGNMENTS
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
+SLOW_ALONE = "tests/test_grading_report.py"  # grades a class of its own: one group, early
 
 
 def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
@@ -29,6 +32,8 @@ def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
     path = nodeid.split("::", 1)[0]
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
+    if path == SLOW_ALONE:
+        return (0, 2 * len(ASSIGNMENTS)), path
     if path in SPLIT_BY_ASSIGNMENT:
         param = re.search(r"\[([^\]]*)\]$", nodeid)
         found = [a for a in ASSIGNMENTS if param and a in param.group(1)]

@@ -325,3 +325,27 @@ def test_a_students_error_message_shows_as_text_not_markup(graded, page):
 def test_the_report_command_says_what_is_wrong(graded):
     proc = poolkit_grading("report", "99-nothing", cwd=graded.root)
     assert proc.returncode == 2 and "not in the gradebook" in proc.stdout
+
+
+def test_one_report_from_a_class_graded_in_shards(graded):
+    """Each shard's CSV and run file, given to ``report --csv``, make one class report."""
+    with graded.csv.open() as f:
+        rows = list(csv.DictReader(f))
+    run = json.loads(graded.runfile.read_text())
+    shards = []
+    for name, wanted in (("shard-a", lambda s: s < "m"), ("shard-b", lambda s: s >= "m")):
+        path = graded.root / f"{name}.csv"
+        with path.open("w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=list(rows[0]))
+            out.writeheader()
+            out.writerows(r for r in rows if wanted(r["student"]))
+        path.with_suffix(".run.json").write_text(json.dumps(run))
+        shards += ["--csv", path.name]
+    output = graded.root / "class.html"
+    proc = poolkit_grading("report", ASSIGNMENT, *shards, "--output", "class.html", cwd=graded.root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = output.read_text()
+    flagged = set(re.findall(r'<tr data-student="([^"]+)" data-kind=', text))
+    assert flagged == {"patched", "misnamed", "crashed"}  # from both shards
+    assert "grading wall time (sum of 2 runs)" in text
+    assert set(re.findall(r'<tr data-student="([^"]+)"><td>', text)) == set(graded.students)
