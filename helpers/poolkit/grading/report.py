@@ -40,15 +40,16 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-__all__ = ["build_report", "collect", "write_report", "FLAG_KINDS"]
+__all__ = ["build_report", "collect", "write_report", "Flag", "FLAG_KINDS"]
 
 # Flag kinds, in the order the report lists them: (key, label, what it means).
 FLAG_KINDS = {
     "recheck": ("re-check disagreement", "in-kernel tests passed, the clean re-check failed"),
-    "stopped": ("kernel stopped", "a limit, a timeout or a crash stopped the notebook"),
+    "stopped": ("stopped or killed", "a limit, a timeout, a crash or a kill stopped grading"),
     "repair": ("repaired", "the submission was repaired or replaced before grading"),
     "failed": ("grading failed", "graded as the blank release"),
-    "similarity": ("similar to another", "similarity check"),
+    # Filled by a similarity check: pass its flags as ``extra_flags``, kind "similarity".
+    "similarity": ("similar to another", "a similarity check matched another submission"),
     "other": ("note", "another note from the grader"),
 }
 MESSAGE_CHARS = 240
@@ -121,12 +122,12 @@ def _first_error(nb, grade_id: str) -> str:
 
 
 def _kind_of(note: str) -> str:
-    if note.startswith("grading stopped"):
-        return "stopped"
-    if note.startswith("grading failed") or note.startswith("ERROR"):
+    if note.startswith(("grading failed", "ERROR")):
         return "failed"
     if "clean re-check failed" in note:
         return "recheck"
+    if note.startswith("grading stopped") or "killed" in note or "died" in note:
+        return "stopped"
     repairs = (
         "could not be read",
         "could not be opened",
@@ -138,7 +139,7 @@ def _kind_of(note: str) -> str:
     )
     if any(r in note for r in repairs):
         return "repair"
-    if "similar" in note:
+    if "similar to" in note:
         return "similarity"
     return "other"
 
@@ -157,8 +158,17 @@ def _read_csvs(paths: list[Path]) -> tuple[dict[str, list[dict]], list[dict]]:
     return rows, runs
 
 
-def collect(root: Path, assignment: str, csv_paths: list[Path] | None = None) -> ClassData:
-    """Everything the report shows: scores from the gradebook, the rest from the grader."""
+def collect(
+    root: Path,
+    assignment: str,
+    csv_paths: list[Path] | None = None,
+    extra_flags: list[Flag] | None = None,
+) -> ClassData:
+    """Everything the report shows: scores from the gradebook, the rest from the grader.
+
+    ``extra_flags`` are listed with the grader's own, for example a similarity check's
+    (``Flag(student, notebook, "similarity", reason)``).
+    """
     import nbformat
     from nbgrader.api import Gradebook
 
@@ -241,6 +251,7 @@ def collect(root: Path, assignment: str, csv_paths: list[Path] | None = None) ->
         graded = [r for r in rows if r.get("seconds")]
         if graded:
             seconds[student] = float(graded[0]["seconds"]) / len(graded)
+    flags += extra_flags or []
     for student in sorted(set(csv_rows) - set(totals)):
         flags.append(Flag(student, "", "failed", "in the grader's CSV but not in the gradebook"))
     order = list(FLAG_KINDS)
@@ -638,9 +649,14 @@ def render(data: ClassData) -> str:
     )
 
 
-def build_report(root: Path, assignment: str, csv_paths: list[Path] | None = None) -> str:
+def build_report(
+    root: Path,
+    assignment: str,
+    csv_paths: list[Path] | None = None,
+    extra_flags: list[Flag] | None = None,
+) -> str:
     """The report's HTML for ``assignment`` from the gradebook and the grader's CSVs."""
-    return render(collect(root, assignment, csv_paths))
+    return render(collect(root, assignment, csv_paths, extra_flags))
 
 
 def write_report(
@@ -649,6 +665,7 @@ def write_report(
     run: dict | None = None,
     csv_paths: list[Path] | None = None,
     output: Path | None = None,
+    extra_flags: list[Flag] | None = None,
 ) -> Path:
     """Write ``grading/reports/<assignment>.html`` (or ``output``); return its path.
 
@@ -662,5 +679,5 @@ def write_report(
         run = {**run, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         (reports / f"{assignment}.run.json").write_text(json.dumps(run, indent=1) + "\n")
     path = Path(output) if output else reports / f"{assignment}.html"
-    path.write_text(build_report(root, assignment, csv_paths), encoding="utf-8")
+    path.write_text(build_report(root, assignment, csv_paths, extra_flags), encoding="utf-8")
     return path
