@@ -37,8 +37,9 @@ from wrong_answers import WRONG_ANSWERS
 
 ASSIGNMENT = "01-pooling-basics"
 MARK = "POOLKIT_TEST_FAULT_RUN"
-TARGET = "target"  # a correct submission whose kernel is killed
-TWICE = "twice"  # a correct submission whose worker is killed on both attempts
+# Students are graded in the order of their names: these two first, one per worker.
+TARGET = "0-target"  # a correct submission whose kernel is killed
+TWICE = "1-twice"  # a correct submission whose worker is killed on both attempts
 CORRECT = [f"correct-{i}" for i in range(4)]
 NETWORK = "network"  # a correct submission whose answer cell also tries the network
 
@@ -159,16 +160,36 @@ def _kernel_of(marker: str, student: str, exclude: set[int]) -> int | None:
     return None
 
 
-def _wait_for_kernel(run, marker, student, exclude=frozenset(), limit=300.0) -> int:
+def _kill_when_running(run, marker, plan: dict[str, list], limit=900.0) -> None:
+    """For each student, in turn, wait until a new kernel runs them, then kill what
+    ``plan[student][i](kernel_pid)`` returns: one kill per new kernel, for all students at
+    once (their kernels may run side by side)."""
+    plan = {student: list(kills) for student, kills in plan.items()}
+    seen: set[int] = set()
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        pid = _kernel_of(marker, student, set(exclude))
-        if pid is not None:
-            return pid
+    while any(plan.values()):
+        for student, kills in plan.items():
+            kernel = _kernel_of(marker, student, seen) if kills else None
+            if kernel is not None:
+                seen.add(kernel)
+                os.kill(kills.pop(0)(kernel), signal.SIGKILL)
         if run.poll() is not None:
-            pytest.fail(f"the run ended before a kernel ran {student}: {run.communicate()}")
-        time.sleep(0.02)
-    pytest.fail(f"no kernel ran {student} within {limit:.0f} s")
+            pytest.fail(f"the run ended before the faults {plan}: {run.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no kernel ran the students of {plan} within {limit:.0f} s")
+        time.sleep(0.1)
+
+
+def _kernel(pid: int) -> int:
+    return pid
+
+
+def _zygote(kernel: int) -> int:
+    return _stat(kernel)[1]
+
+
+def _worker(kernel: int) -> int:
+    return _stat(_stat(kernel)[1])[1]
 
 
 def _grade_with_faults(built_class, tmp_path, inject):
@@ -188,7 +209,7 @@ def _grade_with_faults(built_class, tmp_path, inject):
     try:
         inject(run, marker)
         injected = time.monotonic() - started
-        out, err = run.communicate(timeout=600)
+        out, err = run.communicate(timeout=1200)
     finally:
         if run.poll() is None:
             run.kill()
@@ -235,13 +256,7 @@ def test_a_worker_killed_while_grading(built_class, tmp_path):
     """The worker dies (SIGKILL) while its kernel grades TARGET, and twice for TWICE."""
 
     def kill_worker(run, marker):
-        for student, times in ((TARGET, 1), (TWICE, 2)):
-            seen: set[int] = set()
-            for _ in range(times):
-                kernel = _wait_for_kernel(run, marker, student, exclude=seen)
-                seen.add(kernel)
-                zygote = _stat(kernel)[1]
-                os.kill(_stat(zygote)[1], signal.SIGKILL)
+        _kill_when_running(run, marker, {TARGET: [_worker], TWICE: [_worker, _worker]})
 
     result = _grade_with_faults(built_class, tmp_path, kill_worker)
     _check(result, killed_once=[TARGET])
@@ -252,8 +267,7 @@ def test_a_worker_killed_while_grading(built_class, tmp_path):
 
 def test_the_zygote_killed_while_its_kernel_grades(built_class, tmp_path):
     def kill_zygote(run, marker):
-        kernel = _wait_for_kernel(run, marker, TARGET)
-        os.kill(_stat(kernel)[1], signal.SIGKILL)
+        _kill_when_running(run, marker, {TARGET: [_zygote]})
 
     result = _grade_with_faults(built_class, tmp_path, kill_zygote)
     _check(result, killed_once=[TARGET, TWICE])
@@ -266,7 +280,7 @@ def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, list
     a host name, and both fail (one run for both, to keep the module short)."""
 
     def kill_kernel(run, marker):
-        os.kill(_wait_for_kernel(run, marker, TARGET), signal.SIGKILL)
+        _kill_when_running(run, marker, {TARGET: [_kernel]})
 
     result = _grade_with_faults(built_class, tmp_path, kill_kernel)
     print(f"network probe inside the kernel: {result.network}")
