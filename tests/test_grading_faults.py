@@ -285,7 +285,7 @@ def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, list
     result = _grade_with_faults(built_class, tmp_path, kill_kernel)
     print(f"network probe inside the kernel: {result.network}")
     _check(result, killed_once=[TARGET, TWICE])
-    assert "the kernel was killed" in result.notes[TARGET]
+    assert "kernel was killed" in result.notes[TARGET]  # while it started, or in a cell
     assert "graded again" in result.notes[TARGET]
     assert result.totals[NETWORK][0] == result.totals[NETWORK][1] > 0  # graded normally
     connect, resolve, interfaces = result.network.split(" | ")

@@ -49,7 +49,11 @@ class SafeExecute(Execute):
         try:
             return super().preprocess(nb, resources, km)
         except Exception:
-            if self._exit_code() == -signal.SIGKILL:  # killed while starting or stopping
+            # Killed while starting (nbclient has dropped its kernel manager by now).
+            from .zygote import last_kernel
+
+            process = last_kernel()
+            if process is not None and process.poll() == -signal.SIGKILL:
                 SafeExecute.killed.append("the grading kernel was killed while it started")
             raise
 

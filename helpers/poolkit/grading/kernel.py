@@ -4,9 +4,6 @@ This is the kernelspec's command. The grading command normally starts kernels fr
 pre-warmed zygote instead (``poolkit.grading.zygote``); this path is used when nbgrader
 itself starts the kernel, e.g. ``nbgrader autograde ... --Execute.kernel_name=poolkit-grading``.
 It applies the same sandbox and limits, then runs ipykernel.
-
-:func:`cap_output` is the one place where a cell's printed output is capped, for kernels
-started either way.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import sandbox
-from .limits import GradingLimits
+from .limits import GradingLimits, cap_output
 from .zygote import sandbox_settings
 
 
@@ -30,36 +27,6 @@ def default_settings(cwd: Path) -> dict:
         "readonly": [str(Path(sys.prefix)), str(Path(__file__).resolve().parents[2])],
         "limits": GradingLimits().limits().as_dict(),
     }
-
-
-def cap_output(app, limit: int | None) -> None:
-    """Stop sending a cell's printed text once it passed ``limit`` characters, with a note.
-
-    Capping in the kernel, not in the grader, is what makes a loop that prints a million
-    lines cheap: the text is never sent.
-    """
-    if not limit:
-        return
-    count = [0]
-
-    def reset(*_):
-        count[0] = 0
-
-    app.shell.events.register("pre_execute", reset)
-    note = f"\n[output stopped here: more than {limit} characters]\n"
-    for stream in (sys.stdout, sys.stderr):
-
-        def capped(text, write=stream.write):
-            seen = count[0]
-            count[0] = seen + len(text)
-            if seen >= limit:
-                return len(text)
-            if count[0] <= limit:
-                return write(text)
-            write(text[: limit - seen] + note)
-            return len(text)
-
-        stream.write = capped
 
 
 def main(argv: list[str]) -> None:

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 from dataclasses import asdict, dataclass
 
 from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
-__all__ = ["GradingLimits", "Limits", "apply_limits", "describe_signal"]
+__all__ = ["GradingLimits", "Limits", "apply_limits", "cap_output", "describe_signal"]
 
 
 class GradingLimits(LoggingConfigurable):
@@ -132,6 +133,38 @@ def apply_limits(limits: Limits, uid: int | None = None) -> list[str]:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return said
+
+
+def cap_output(app, limit: int | None) -> None:
+    """Stop sending a cell's printed text once it passed ``limit`` characters, with a note.
+
+    The one place where output is capped, for kernels started either way.
+
+    Capping in the kernel, not in the grader, is what makes a loop that prints a million
+    lines cheap: the text is never sent.
+    """
+    if not limit:
+        return
+    count = [0]
+
+    def reset(*_):
+        count[0] = 0
+
+    app.shell.events.register("pre_execute", reset)
+    note = f"\n[output stopped here: more than {limit} characters]\n"
+    for stream in (sys.stdout, sys.stderr):
+
+        def capped(text, write=stream.write):
+            seen = count[0]
+            count[0] = seen + len(text)
+            if seen >= limit:
+                return len(text)
+            if count[0] <= limit:
+                return write(text)
+            write(text[: limit - seen] + note)
+            return len(text)
+
+        stream.write = capped
 
 
 def describe_signal(status: int | None, limits: Limits) -> str:

@@ -102,8 +102,7 @@ def _send(conn: socket.socket, message: dict) -> None:
 def _child(request: dict, conn: socket.socket, zygote: int) -> None:
     """In the forked child: sandbox, limits, then become a kernel or run a re-check."""
     from . import sandbox
-    from .kernel import cap_output
-    from .limits import Limits
+    from .limits import Limits, cap_output
 
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
@@ -383,6 +382,13 @@ class Zygote:
 
 
 _ZYGOTE: Zygote | None = None
+_LAST_KERNEL: ForkedProcess | None = None
+
+
+def last_kernel() -> ForkedProcess | None:
+    """The last kernel this process started from its zygote (its exit status outlives
+    jupyter_client's handle on it)."""
+    return _LAST_KERNEL
 
 
 def current() -> Zygote | None:
@@ -412,6 +418,8 @@ class ZygoteProvisioner(LocalProvisioner):
             "settings": sandbox_settings(),
         }
         self.process = zygote.spawn(request)
+        global _LAST_KERNEL
+        _LAST_KERNEL = self.process
         self.pid = self.pgid = self.process.pid
         self.cwd = request["cwd"]
         return self.connection_info
