@@ -12,15 +12,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbgrader_course import BIN, copy_course, nbgrader
-from poolkit.grading.autograde import ensure_kernelspec
-from poolkit.grading.sandbox import remove_cgroup
-from poolkit.grading.submission import stage
+from poolgrader.autograde import ensure_kernelspec
+from poolgrader.sandbox import remove_cgroup
+from poolgrader.submission import stage
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "poolkit.grading", *args],
+        [sys.executable, "-m", "poolgrader", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -106,7 +106,7 @@ def test_the_grading_kernelspec_runs_a_notebook_sandboxed(course, tmp_path):
 WITHOUT_NAMESPACES = """
 import json, os, resource, socket, sys
 from pathlib import Path
-from poolkit.grading import limits, sandbox
+from poolgrader import limits, sandbox
 
 def missing(libc, flags, what):  # what a container that forbids namespaces answers
     raise sandbox.SandboxError(f"{what}: Operation not permitted")

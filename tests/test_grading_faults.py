@@ -1,4 +1,4 @@
-"""Real faults during a class run of ``python -m poolkit.grading autograde``.
+"""Real faults during a class run of ``python -m poolgrader autograde``.
 
 One class of one assignment is built once; each test grades a fresh copy of it with the
 real grader and, while a grading kernel runs a chosen student, SIGKILLs from outside:
@@ -155,7 +155,7 @@ def _kernel_of(marker: str, student: str, exclude: set[int]) -> int | None:
             parent_cmd = Path(f"/proc/{_stat(pid)[1]}/cmdline").read_bytes()
         except OSError:
             continue
-        if cwd.endswith(f"/{student}/{ASSIGNMENT}") and b"poolkit.grading.zygote" in parent_cmd:
+        if cwd.endswith(f"/{student}/{ASSIGNMENT}") and b"poolgrader.zygote" in parent_cmd:
             return pid
     return None
 
@@ -202,7 +202,7 @@ def _grade_with_faults(built_class, tmp_path, inject):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **{name: value})
     started = time.monotonic()
     run = subprocess.Popen(
-        [sys.executable, "-m", "poolkit.grading", "autograde", ASSIGNMENT, "--workers", "2",
+        [sys.executable, "-m", "poolgrader", "autograde", ASSIGNMENT, "--workers", "2",
          "--timeout", "30"],
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -13,7 +13,7 @@ no feedback. :class:`SafeExecute` instead
 Scores of the cells before the stop are kept. A kernel that was SIGKILLed, which the
 grader did not do (the zygote died, the OOM killer, an operator), is also recorded in
 :attr:`SafeExecute.killed`, so that the grading command can grade that student again.
-(A cell's printed output is capped in the kernel itself, see ``poolkit.grading.zygote``.)
+(A cell's printed output is capped in the kernel itself: ``poolgrader.limits.cap_output``.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m poolkit.grading autograde <assignment> [--workers N] [--student GLOB]``."""
+"""``python -m poolgrader autograde <assignment> [--workers N] [--student GLOB]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m poolkit.grading",
+        prog="python -m poolgrader",
         description="Grade a class with nbgrader: in parallel, sandboxed, re-checked.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -4,11 +4,11 @@ Starting a Python kernel and importing torch and matplotlib costs seconds per no
 A *zygote* is a small server process that imports everything the notebooks import (and
 the kernel's own machinery) once, runs no student code, and then forks one child per
 request. Each child is a brand-new process: it enters the sandbox
-(``poolkit.grading.sandbox``), sets its resource limits, and becomes either
+(``poolgrader.sandbox``), sets its resource limits, and becomes either
 
 - an ipykernel, for nbgrader to execute a notebook in (``kind: "kernel"``), or
 - a clean re-check process that runs a student's answer cells on the grader's inputs
-  (``kind: "recheck"``, see ``poolkit.grading.recheck``).
+  (``kind: "recheck"``, see ``poolgrader.recheck``).
 
 The zygote stays single-threaded (forking a threaded process is unsafe), reaps its
 children, and tells each requester how its child ended. It exits when its parent does
@@ -160,7 +160,7 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
 
 
 def serve(socket_path: str, modules: list[str]) -> None:
-    """The zygote's main loop (``python -m poolkit.grading.zygote SOCKET [MODULE ...]``)."""
+    """The zygote's main loop (``python -m poolgrader.zygote SOCKET [MODULE ...]``)."""
     from . import sandbox
 
     sandbox.set_parent_death_signal(os.getppid())  # the worker is gone: so are we
@@ -339,7 +339,7 @@ class Zygote:
         # Without figures, matplotlib draws nothing: plt.show() does not render a PNG.
         env = dict(os.environ, MPLBACKEND=INLINE if figures else "Agg")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "poolkit.grading.zygote", self.socket_path, *modules],
+            [sys.executable, "-m", "poolgrader.zygote", self.socket_path, *modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -410,7 +410,7 @@ class ZygoteProvisioner(LocalProvisioner):
         zygote = current()
         if zygote is None or os.environ.get(ENV_SOCKET) != zygote.socket_path:
             return await super().launch_kernel(cmd, **kwargs)
-        # cmd is [python, -m, poolkit.grading.kernel, <kernel arguments> ...]
+        # cmd is [python, -m, poolgrader.kernel, <kernel arguments> ...]
         request = {
             "kind": "kernel",
             "argv": cmd[3:],

@@ -1,4 +1,4 @@
-"""``python -m poolkit.grading autograde``: grade a class in parallel, losing nobody.
+"""``python -m poolgrader autograde``: grade a class in parallel, losing nobody.
 
 Run it from the course root (where ``nbgrader_config.py`` is). For one assignment it
 
@@ -6,11 +6,11 @@ Run it from the course root (where ``nbgrader_config.py`` is). For one assignmen
    (``--student GLOB`` narrows the list);
 2. starts ``--workers`` processes (default: one per core). Each loads nbgrader once,
    starts a zygote of pre-warmed kernels, and then, for each student it takes:
-   - stages a repaired copy of the submission (``poolkit.grading.submission``);
+   - stages a repaired copy of the submission (``poolgrader.submission``);
    - runs nbgrader's own Autograde converter on it, with :class:`SafeExecute` and the
      limited grading kernel, so the gradebook, ``nbgrader export``, the formgrader and
      ``nbgrader generate_feedback`` work as after ``nbgrader autograde``;
-   - re-checks every auto-graded exercise in clean processes (``poolkit.grading.recheck``);
+   - re-checks every auto-graded exercise in clean processes (``poolgrader.recheck``);
      where the in-kernel score is higher, the clean score is written to the gradebook;
    - writes a "Grading notes" cell at the top of the autograded notebook, which the
      feedback shows: every repair, limit, stop and failed re-check, with its reason;
@@ -70,7 +70,7 @@ def ensure_kernelspec(prefix: str = sys.prefix) -> Path:
     """Install the grading kernelspec into ``prefix`` (idempotent); return its folder."""
     folder = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = {
-        "argv": [sys.executable, "-m", "poolkit.grading.kernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "poolgrader.kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading: sandboxed, limited)",
         "language": "python",
         "metadata": {"kernel_provisioner": {"provisioner_name": KERNEL_NAME}},

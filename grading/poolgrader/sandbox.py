@@ -19,7 +19,7 @@ any student code. Three layers, each reported in the grading report:
    signal other processes, to walk the garbage collector (which would find the hook), and
    to open files in the hidden folders. Audit hooks are not a sandbox on their own
    (native code could go around them), which is why layers 1 and 2 exist and why every
-   exercise is also re-checked in a separate process (``poolkit.grading.recheck``).
+   exercise is also re-checked in a separate process (``poolgrader.recheck``).
 
 When namespaces are not available (macOS, containers that forbid them), layer 1 is
 skipped and the report says so; layers 2 and 3 and the clean re-check still apply.

@@ -6,7 +6,7 @@ so the operating system enforces them:
 - memory (``RLIMIT_AS``): allocations beyond it raise ``MemoryError`` in the student's cell;
 - CPU time (``RLIMIT_CPU``): the kernel is stopped with ``SIGXCPU``;
 - processes (``RLIMIT_NPROC``): ``fork`` fails (not enforced for root, which is why a root
-  grader also drops the kernel to an unprivileged user, see ``poolkit.grading.sandbox``);
+  grader also drops the kernel to an unprivileged user, see ``poolgrader.sandbox``);
 - file size (``RLIMIT_FSIZE``): a write beyond it fails with ``OSError`` (EFBIG);
 - wall time per cell: enforced by the grader, which interrupts and then kills the kernel
   (nbgrader's ``Execute.timeout``);
