@@ -44,10 +44,12 @@ def setup() -> dict[str, str]:
     if not STAMP.exists() or STAMP.read_text() != _fingerprint():
         print("Installing the pinned dependencies and poolkit (editable) ...", flush=True)
         pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--quiet", "-e", f"{ROOT}[test]"], check=True)
-        # The limited kernel that `python -m poolkit.grading autograde` grades with.
+        # grading/ is the grader (poolgrader): for instructors and CI, not for students.
+        targets = ["-e", f"{ROOT}[test]", "-e", str(ROOT / "grading")]
+        subprocess.run([*pip, "--quiet", *targets], check=True)
+        # The limited kernel that `python -m poolgrader autograde` grades with.
         python = str(BIN / "python")
-        subprocess.run([python, "-m", "poolkit.grading", "install-kernelspec"], check=True)
+        subprocess.run([python, "-m", "poolgrader", "install-kernelspec"], check=True)
         STAMP.write_text(_fingerprint())
     env = dict(os.environ)
     # nbgrader finds alembic on PATH, so the venv's bin comes first.

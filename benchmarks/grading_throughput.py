@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Grading throughput: stock ``nbgrader autograde`` (serial) against ``poolkit.grading``.
+"""Grading throughput: stock ``nbgrader autograde`` (serial) against ``poolgrader``.
 
     .venv/bin/python benchmarks/grading_throughput.py                # 100 students
     .venv/bin/python benchmarks/grading_throughput.py --students 20 --workers 2
@@ -13,7 +13,7 @@ take the machine down, hang for minutes, or change this repo's files.)
 
 The same class is then graded twice, one after the other, on this machine: with stock
 ``nbgrader autograde <assignment>`` for each assignment, and with
-``python -m poolkit.grading autograde <assignment>``. It prints wall times, seconds per
+``python -m poolgrader autograde <assignment>``. It prints wall times, seconds per
 notebook and their ratio, and checks that the honest submissions (correct, wrong, blank)
 get identical scores both ways. Attack submissions are expected to differ: stock
 nbgrader gives some of them points. This is a script, not a test: it asserts nothing,
@@ -115,11 +115,11 @@ def main() -> None:
         )
         print(f"stock nbgrader autograde (serial):  {stock:7.1f} s  "
               f"{stock / len(roster):5.2f} s per notebook")  # fmt: skip
-        command = [sys.executable, "-m", "poolkit.grading", "autograde"]
+        command = [sys.executable, "-m", "poolgrader", "autograde"]
         ours = sum(
             run([*command, a, "--workers", str(options.workers)], ours_root) for a in ASSIGNMENTS
         )
-        print(f"poolkit.grading ({options.workers} workers):      {ours:7.1f} s  "
+        print(f"poolgrader ({options.workers} workers):           {ours:7.1f} s  "
               f"{ours / len(roster):5.2f} s per notebook")  # fmt: skip
 
         before, after = scores(stock_root, roster), scores(ours_root, roster)

@@ -1,4 +1,4 @@
-"""A mixed class graded with ``python -m poolkit.grading autograde``: honest and attacking.
+"""A mixed class graded with ``python -m poolgrader autograde``: honest and attacking.
 
 For every assignment, one run grades correct, wrong, blank and partly-correct submissions
 next to the attack corpus (``tests/attacks.py``), in parallel. Scores come from nbgrader's
@@ -48,7 +48,7 @@ def _tree_hash(folder: Path) -> str:
 def grade(root: Path, assignment: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "poolkit.grading", "autograde", assignment, "--timeout", TIMEOUT,
+        [sys.executable, "-m", "poolgrader", "autograde", assignment, "--timeout", TIMEOUT,
          *args],
         cwd=root, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

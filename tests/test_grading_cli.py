@@ -12,14 +12,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbgrader_course import BIN, copy_course, nbgrader
-from poolkit.grading.autograde import ensure_kernelspec
-from poolkit.grading.submission import stage
+from poolgrader.autograde import ensure_kernelspec
+from poolgrader.sandbox import remove_cgroup
+from poolgrader.submission import stage
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "poolkit.grading", *args],
+        [sys.executable, "-m", "poolgrader", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -99,3 +100,55 @@ def test_the_grading_kernelspec_runs_a_notebook_sandboxed(course, tmp_path):
     assert "01-pooling-basics" not in text[1]  # solutions/ is hidden (empty, or refused)
     assert "write refused" in text[2]
     assert "still alive 10" in text[3]
+
+
+# Run in a child process: the sandbox and the limits are for good once entered.
+WITHOUT_NAMESPACES = """
+import json, os, resource, socket, sys
+from pathlib import Path
+from poolgrader import limits, sandbox
+
+def missing(libc, flags, what):  # what a container that forbids namespaces answers
+    raise sandbox.SandboxError(f"{what}: Operation not permitted")
+
+sandbox._unshare = missing
+limits._STATM = limits._PROC = "/nonexistent/proc"  # and no /proc (macOS)
+hidden = Path(sys.argv[1])
+layers = sandbox.enter(hide=[hidden], keep=None, readonly=[], writable=[Path(sys.argv[2])],
+                       uid=None, limits=limits.Limits(memory_mb=512, cpu_seconds=77))
+said = {"layers": layers, "as": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "cpu": resource.getrlimit(resource.RLIMIT_CPU)[0]}
+for name, attempt in [("read", lambda: (hidden / "key.txt").read_text()),
+                      ("connect", lambda: socket.socket().connect(("127.0.0.1", 9)))]:
+    try:
+        attempt()
+        said[name] = "allowed"
+    except OSError as exc:
+        said[name] = str(exc)
+print(json.dumps(said))
+"""
+
+
+def test_without_namespaces_or_proc_the_sandbox_degrades_and_says_so(tmp_path):
+    """Namespaces refused and /proc missing, simulated: the layers that remain still hold."""
+    import json
+
+    hidden = tmp_path / "solutions"
+    hidden.mkdir()
+    (hidden / "key.txt").write_text("the answers")
+    child = subprocess.Popen(
+        [sys.executable, "-c", WITHOUT_NAMESPACES, str(hidden), str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = child.communicate(timeout=120)
+    remove_cgroup(child.pid)  # as root, the child limited its processes with a cgroup
+    assert child.returncode == 0, err
+    said = json.loads(out)
+    layers = "\n".join(said["layers"])
+    assert "NO private file system view (unshare(CLONE_NEWNS): Operation not permitted)" in layers
+    assert "NO network namespace" in layers
+    assert "NO memory limit" in layers
+    assert said["as"] == -1  # RLIMIT_INFINITY: no limit rather than a wrong one
+    assert said["cpu"] == 77  # the other limits are still set
+    assert said["read"].startswith("not allowed while grading: opening")
+    assert said["connect"] == "not allowed while grading: using the network (socket.connect)"

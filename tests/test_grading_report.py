@@ -3,8 +3,8 @@
 A small class of one assignment (correct; two with the same wrong answer; blank; an answer
 whose error message is HTML; a submission that patches the course's checkers so the clean
 re-check disagrees; a misnamed notebook, repaired; one whose kernel exits mid-notebook) is
-graded with ``python -m poolkit.grading autograde``; one written answer is then graded with
-nbgrader's Gradebook API and the report rebuilt with ``python -m poolkit.grading report``.
+graded with ``python -m poolgrader autograde``; one written answer is then graded with
+nbgrader's Gradebook API and the report rebuilt with ``python -m poolgrader report``.
 Headless Chromium opens the file; every number it shows is compared with the gradebook,
 the page must make no request, and a student's error message must show as text, never as
 markup. A screenshot of the report is saved in ``test-reports/grading-report/``.
@@ -55,7 +55,7 @@ SCREENSHOT = REPO / "test-reports" / "grading-report" / f"{ASSIGNMENT}.png"
 def poolkit_grading(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "poolkit.grading", *args],
+        [sys.executable, "-m", "poolgrader", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 

@@ -20,8 +20,8 @@ matplotlib, no script and no external URL) with, from the top:
 Scores come from nbgrader's gradebook (the ``db_url`` of ``nbgrader_config.py``), never
 recomputed; flags, notes and timing from the grader's CSV (``<assignment>.csv``) and its
 run file (``<assignment>.run.json``); failing test messages from the autograded notebooks.
-``python -m poolkit.grading autograde`` writes it at the end of a run, and
-``python -m poolkit.grading report <assignment>`` rebuilds it from the gradebook and one or
+``python -m poolgrader autograde`` writes it at the end of a run, and
+``python -m poolgrader report <assignment>`` rebuilds it from the gradebook and one or
 more CSVs (a class graded in shards, or after manual grading).
 
 Every string that can come from a student (ids, notes, error messages) is escaped.

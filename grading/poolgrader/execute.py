@@ -8,21 +8,22 @@ no feedback. :class:`SafeExecute` instead
 - stops at the cell where it happened, and adds an error output there that says why;
 - kills the kernel, and runs nothing more;
 - marks every later test cell "not run" with an error output, so nbgrader scores it 0
-  (a test cell without an error output would count as passed);
-- caps the output one cell may produce (printing a million lines costs the grader
-  nothing but the cap).
+  (a test cell without an error output would count as passed).
 
-Scores of the cells before the stop are kept. The reason is also returned to the grading
-command through ``resources["poolkit_stop"]``, which writes it into the feedback.
+Scores of the cells before the stop are kept. A kernel that was SIGKILLed, which the
+grader did not do (the zygote died, the OOM killer, an operator), is also recorded in
+:attr:`SafeExecute.killed`, so that the grading command can grade that student again.
+(A cell's printed output is capped in the kernel itself: ``poolgrader.limits.cap_output``.)
 """
 
 from __future__ import annotations
+
+import signal
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Integer
 
 from .limits import Limits, describe_signal
 
@@ -37,20 +38,24 @@ def error_output(ename: str, evalue: str):
 
 
 class SafeExecute(Execute):
-    max_output_chars = Integer(
-        200_000, help="Text one cell may print; the rest is dropped with a note."
-    ).tag(config=True)
-
     limits = Limits()
+    # Why each kernel that was SIGKILLed from outside died, since the grading command last
+    # cleared the list (one process grades one student at a time).
+    killed: list[str] = []
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped: str | None = None
-        self._printed: dict[int, int] = {}
         self.shutdown_kernel = "immediate"  # the notebook is done: no need to wait 1 s
-        nb, resources = super().preprocess(nb, resources, km)
-        if self._stopped and resources is not None:
-            resources["poolkit_stop"] = self._stopped
-        return nb, resources
+        try:
+            return super().preprocess(nb, resources, km)
+        except Exception:
+            # Killed while starting (nbclient has dropped its kernel manager by now).
+            from .zygote import last_kernel
+
+            process = last_kernel()
+            if process is not None and process.poll() == -signal.SIGKILL:
+                SafeExecute.killed.append("the grading kernel was killed while it started")
+            raise
 
     def preprocess_cell(self, cell, resources, index):
         if self._stopped:
@@ -75,9 +80,15 @@ class SafeExecute(Execute):
                 f"{where}, the code ran longer than {self.timeout} s and did not stop when "
                 "interrupted, so the kernel was stopped and the cells after it were not run"
             )
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        code = process.poll() if process is not None else None
-        return f"{where}, {describe_signal(code, self.limits)}; the cells after it were not run"
+        code = self._exit_code()
+        why = describe_signal(code, self.limits)
+        if code == -signal.SIGKILL:
+            SafeExecute.killed.append(f"{where}, {why}")
+        return f"{where}, {why}; the cells after it were not run"
+
+    def _exit_code(self) -> int | None:
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        return process.poll() if process is not None else None
 
     def _kill(self) -> None:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -86,16 +97,3 @@ class SafeExecute(Execute):
                 process.kill()
             except OSError:
                 pass
-
-    def output(self, outs, msg, display_id, cell_index):
-        if msg["msg_type"] == "stream":
-            printed = self._printed.get(cell_index, 0)
-            self._printed[cell_index] = printed + len(msg["content"].get("text", ""))
-            if printed >= self.max_output_chars:
-                return None
-            if self._printed[cell_index] >= self.max_output_chars:
-                msg["content"]["text"] = (
-                    msg["content"]["text"][: self.max_output_chars - printed]
-                    + f"\n[output stopped here: more than {self.max_output_chars} characters]\n"
-                )
-        return super().output(outs, msg, display_id, cell_index)

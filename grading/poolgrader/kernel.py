@@ -1,7 +1,7 @@
-"""The grading kernel started as a plain process: ``python -m poolkit.grading.kernel -f FILE``.
+"""The grading kernel started as a plain process: ``python -m poolgrader.kernel -f FILE``.
 
 This is the kernelspec's command. The grading command normally starts kernels from its
-pre-warmed zygote instead (``poolkit.grading.zygote``); this path is used when nbgrader
+pre-warmed zygote instead (``poolgrader.zygote``); this path is used when nbgrader
 itself starts the kernel, e.g. ``nbgrader autograde ... --Execute.kernel_name=poolkit-grading``.
 It applies the same sandbox and limits, then runs ipykernel.
 """
@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+import poolkit
+
 from . import sandbox
-from .limits import GradingLimits
+from .limits import GradingLimits, cap_output
 from .zygote import sandbox_settings
 
 
@@ -24,7 +26,7 @@ def default_settings(cwd: Path) -> dict:
         return {"hide": [], "readonly": [], "limits": GradingLimits().limits().as_dict()}
     return {
         "hide": [str(root / name) for name in ("solutions", "grading", ".git")],
-        "readonly": [str(Path(sys.prefix)), str(Path(__file__).resolve().parents[2])],
+        "readonly": [str(Path(sys.prefix)), str(Path(poolkit.__file__).resolve().parents[1])],
         "limits": GradingLimits().limits().as_dict(),
     }
 
@@ -45,7 +47,9 @@ def main(argv: list[str]) -> None:
         uid=None,
         limits=Limits(**settings["limits"]),
         before_user_switch=lambda: app.initialize(argv),
+        parent=os.getppid(),
     )
+    cap_output(app, settings["limits"].get("output_chars"))
     os.chdir(cwd)
     app.start()
 

@@ -4,7 +4,7 @@ Each :class:`Exercise` names the test cell it re-checks (its nbgrader ``grade_id
 answer cell that defines the student's function, the guard that the notebook's own test
 wraps the function in (``from_scratch`` and friends), and a generator of calls on random
 inputs. The grader draws the inputs, sends the same calls to the student's answer and to
-the instructor's, and compares the results itself (``poolkit.grading.recheck``), so these
+the instructor's, and compares the results itself (``poolgrader.recheck``), so these
 generators need no expected values. Integer-valued inputs make ties happen.
 """
 

@@ -4,14 +4,15 @@ Starting a Python kernel and importing torch and matplotlib costs seconds per no
 A *zygote* is a small server process that imports everything the notebooks import (and
 the kernel's own machinery) once, runs no student code, and then forks one child per
 request. Each child is a brand-new process: it enters the sandbox
-(``poolkit.grading.sandbox``), sets its resource limits, and becomes either
+(``poolgrader.sandbox``), sets its resource limits, and becomes either
 
 - an ipykernel, for nbgrader to execute a notebook in (``kind: "kernel"``), or
 - a clean re-check process that runs a student's answer cells on the grader's inputs
-  (``kind: "recheck"``, see ``poolkit.grading.recheck``).
+  (``kind: "recheck"``, see ``poolgrader.recheck``).
 
 The zygote stays single-threaded (forking a threaded process is unsafe), reaps its
-children, and tells each requester how its child ended. It exits when its parent does.
+children, and tells each requester how its child ended. It exits when its parent does
+(``PR_SET_PDEATHSIG``), and so do its children when it dies.
 
 :class:`ZygoteProvisioner` is a jupyter_client kernel provisioner, named in the grading
 kernelspec, so nbgrader starts kernels through it: from the zygote when the grading
@@ -98,10 +99,10 @@ def _send(conn: socket.socket, message: dict) -> None:
         pass
 
 
-def _child(request: dict, conn: socket.socket) -> None:
+def _child(request: dict, conn: socket.socket, zygote: int) -> None:
     """In the forked child: sandbox, limits, then become a kernel or run a re-check."""
     from . import sandbox
-    from .limits import Limits
+    from .limits import Limits, cap_output
 
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
@@ -138,9 +139,9 @@ def _child(request: dict, conn: socket.socket) -> None:
         argv = [*request["argv"], "--HistoryManager.enabled=False"]
         layers = sandbox.enter(
             hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits,
-            before_user_switch=lambda: app.initialize(argv),
+            before_user_switch=lambda: app.initialize(argv), parent=zygote,
         )  # fmt: skip
-        _cap_output(app, settings.get("output_chars"))
+        cap_output(app, limits.output_chars)
         _send(conn, {"sandbox": layers})
         conn.close()
         os.chdir(cwd)
@@ -149,44 +150,21 @@ def _child(request: dict, conn: socket.socket) -> None:
     from . import recheck
 
     layers = sandbox.enter(
-        hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits
-    )
+        hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits,
+        parent=zygote,
+    )  # fmt: skip
     os.chdir(cwd)
     _send(conn, {"sandbox": layers})
     recheck.run_in_child(request["job"], lambda message: _send(conn, message))
     os._exit(0)
 
 
-def _cap_output(app, limit: int | None) -> None:
-    """Stop sending a cell's printed text to the grader once it passed ``limit`` characters.
-
-    The grader keeps only the first ``SafeExecute.max_output_chars`` anyway; without this,
-    a loop that prints a million lines still costs seconds of messages to be dropped.
-    """
-    if not limit:
-        return
-    count = [0]
-
-    def reset(*_):
-        count[0] = 0
-
-    app.shell.events.register("pre_execute", reset)
-    for stream in (sys.stdout, sys.stderr):
-
-        def capped(text, write=stream.write):
-            seen = count[0]
-            count[0] = seen + len(text)
-            if seen >= limit:
-                return len(text)
-            return write(text if count[0] <= limit else text[: limit - seen])
-
-        stream.write = capped
-
-
 def serve(socket_path: str, modules: list[str]) -> None:
-    """The zygote's main loop (``python -m poolkit.grading.zygote SOCKET [MODULE ...]``)."""
-    _preimport(modules)
+    """The zygote's main loop (``python -m poolgrader.zygote SOCKET [MODULE ...]``)."""
     from . import sandbox
+
+    sandbox.set_parent_death_signal(os.getppid())  # the worker is gone: so are we
+    _preimport(modules)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
@@ -196,6 +174,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
     sel.register(sys.stdin, selectors.EVENT_READ, "parent")
     children: dict[int, socket.socket] = {}
     buffers: dict[socket.socket, bytes] = {}
+    me = os.getpid()
     print("ready", flush=True)
     while True:
         for key, _ in sel.select(timeout=0.05):
@@ -235,7 +214,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
                     try:
                         sel.close()
                         listener.close()
-                        _child(request, conn)
+                        _child(request, conn, zygote=me)
                     except BaseException:  # noqa: BLE001 (report, then exit without cleanup)
                         import traceback
 
@@ -276,10 +255,11 @@ class ForkedProcess:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, conn: socket.socket, pid: int):
+    def __init__(self, conn: socket.socket, pid: int, degraded: set[str] | None = None):
         self.conn, self.pid, self.returncode = conn, pid, None
         self.messages: list[dict] = []
         self._buffer = b""
+        self._degraded = degraded if degraded is not None else set()
 
     def _read(self, timeout: float | None) -> bool:
         """Read what the zygote sent; False when nothing came within ``timeout``."""
@@ -300,6 +280,8 @@ class ForkedProcess:
             message = json.loads(line)
             if "exit" in message:
                 self.returncode = message["exit"]
+            if "sandbox" in message:  # the layers this machine could not set up
+                self._degraded.update(x for x in message["sandbox"] if x.startswith("NO "))
             self.messages.append(message)
         return True
 
@@ -351,12 +333,13 @@ class Zygote:
     """Start a zygote for this process and ask it for children."""
 
     def __init__(self, modules: list[str] = (), figures: bool = True):
+        self.degraded: set[str] = set()  # "NO ..." sandbox layers its children reported
         self.dir = tempfile.mkdtemp(prefix="poolkit-zygote-")
         self.socket_path = os.path.join(self.dir, "zygote.sock")
         # Without figures, matplotlib draws nothing: plt.show() does not render a PNG.
         env = dict(os.environ, MPLBACKEND=INLINE if figures else "Agg")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "poolkit.grading.zygote", self.socket_path, *modules],
+            [sys.executable, "-m", "poolgrader.zygote", self.socket_path, *modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -365,11 +348,18 @@ class Zygote:
         if line.strip() != b"ready":
             raise RuntimeError(f"the grading zygote did not start (it said {line!r})")
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def spawn(self, request: dict) -> ForkedProcess:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(self.socket_path)
-        conn.sendall((json.dumps(request) + "\n").encode())
-        child = ForkedProcess(conn, pid=-1)
+        try:
+            conn.connect(self.socket_path)
+            conn.sendall((json.dumps(request) + "\n").encode())
+        except OSError as exc:
+            conn.close()
+            raise RuntimeError(f"the grading zygote is not running ({exc})") from exc
+        child = ForkedProcess(conn, pid=-1, degraded=self.degraded)
         first = child.message("pid", timeout=30)
         if first is None:
             raise RuntimeError("the grading zygote did not answer")
@@ -383,6 +373,7 @@ class Zygote:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
         try:
             os.unlink(self.socket_path)
             os.rmdir(self.dir)
@@ -391,6 +382,13 @@ class Zygote:
 
 
 _ZYGOTE: Zygote | None = None
+_LAST_KERNEL: ForkedProcess | None = None
+
+
+def last_kernel() -> ForkedProcess | None:
+    """The last kernel this process started from its zygote (its exit status outlives
+    jupyter_client's handle on it)."""
+    return _LAST_KERNEL
 
 
 def current() -> Zygote | None:
@@ -412,7 +410,7 @@ class ZygoteProvisioner(LocalProvisioner):
         zygote = current()
         if zygote is None or os.environ.get(ENV_SOCKET) != zygote.socket_path:
             return await super().launch_kernel(cmd, **kwargs)
-        # cmd is [python, -m, poolkit.grading.kernel, <kernel arguments> ...]
+        # cmd is [python, -m, poolgrader.kernel, <kernel arguments> ...]
         request = {
             "kind": "kernel",
             "argv": cmd[3:],
@@ -420,6 +418,8 @@ class ZygoteProvisioner(LocalProvisioner):
             "settings": sandbox_settings(),
         }
         self.process = zygote.spawn(request)
+        global _LAST_KERNEL
+        _LAST_KERNEL = self.process
         self.pid = self.pgid = self.process.pid
         self.cwd = request["cwd"]
         return self.connection_info

@@ -1,6 +1,6 @@
 """Grading a whole class: parallel, limited, tamper-evident autograding with nbgrader.
 
-``python -m poolkit.grading autograde <assignment> [--workers N] [--student GLOB]`` grades
+``python -m poolgrader autograde <assignment> [--workers N] [--student GLOB]`` grades
 every submission in ``grading/submitted/`` with stock nbgrader machinery (the same
 gradebook, so ``nbgrader export``, the formgrader and ``generate_feedback`` keep working),
 in parallel worker processes. Modules:

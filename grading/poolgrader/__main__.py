@@ -1,5 +1,5 @@
-"""``python -m poolkit.grading autograde <assignment> [--workers N] [--student GLOB]``,
-``python -m poolkit.grading report <assignment> [--csv PATH ...]``."""
+"""``python -m poolgrader autograde <assignment> [--workers N] [--student GLOB]``,
+``python -m poolgrader report <assignment> [--csv PATH ...]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m poolkit.grading",
+        prog="python -m poolgrader",
         description="Grade a class with nbgrader: in parallel, sandboxed, re-checked.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

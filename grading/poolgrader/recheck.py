@@ -4,11 +4,11 @@ nbgrader runs the tests inside the student's kernel, where a submission can repl
 ``np.allclose`` with ``lambda *a, **k: True`` and pass every test. The clean re-check
 does not let student code near a comparison:
 
-1. Two fresh processes are forked from the zygote (``poolkit.grading.zygote``): one runs
+1. Two fresh processes are forked from the zygote (``poolgrader.zygote``): one runs
    the student's answer cells, the other the instructor's. Both first run the notebook's
    own imports and helper definitions, taken from the source notebook (a student cannot
    change them), and both are sandboxed.
-2. The grader draws random inputs (``poolkit.grading.exercises``, seeded by student and
+2. The grader draws random inputs (``poolgrader.exercises``, seeded by student and
    assignment so that a re-run gives the same result) and sends the same calls to both.
    An answer cell runs only when its function is first needed, so a cell that kills its
    process costs the exercises from that one on, not the earlier ones.

@@ -19,7 +19,7 @@ any student code. Three layers, each reported in the grading report:
    signal other processes, to walk the garbage collector (which would find the hook), and
    to open files in the hidden folders. Audit hooks are not a sandbox on their own
    (native code could go around them), which is why layers 1 and 2 exist and why every
-   exercise is also re-checked in a separate process (``poolkit.grading.recheck``).
+   exercise is also re-checked in a separate process (``poolgrader.recheck``).
 
 When namespaces are not available (macOS, containers that forbid them), layer 1 is
 skipped and the report says so; layers 2 and 3 and the clean re-check still apply.
@@ -33,9 +33,18 @@ import posix
 import sys
 from pathlib import Path
 
-__all__ = ["SandboxError", "enter", "install_audit_hook", "isolate_filesystem", "kill_user"]
+__all__ = [
+    "SandboxError",
+    "enter",
+    "install_audit_hook",
+    "isolate_filesystem",
+    "isolate_network",
+    "set_parent_death_signal",
+]
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
 _CLONE_NEWUSER = 0x10000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -51,8 +60,39 @@ class SandboxError(RuntimeError):
 
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "unshare"):  # not Linux
+        raise SandboxError("this system has no Linux namespaces")
     libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
     return libc
+
+
+def _unshare(libc, flags: int, what: str) -> None:
+    _check(libc.unshare(flags), what)
+
+
+def isolate_network() -> None:
+    """Enter a new network namespace: no interface but a loopback that is down.
+
+    Every address is then unreachable, 127.0.0.1 included, and so is the DNS server.
+    Sockets opened before (the kernel's, to the grader) stay in the grader's namespace.
+    Needs the privileges :func:`isolate_filesystem` leaves (root, or the user namespace).
+    """
+    _unshare(_libc(), _CLONE_NEWNET, "unshare(CLONE_NEWNET)")
+
+
+def set_parent_death_signal(parent: int) -> None:
+    """Be SIGKILLed when the parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Call it after the last change of user id (which clears it). If the parent died
+    before, exit now: nothing would ever kill this process.
+    """
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "prctl"):
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(70)
 
 
 def _check(result: int, what: str) -> None:
@@ -77,9 +117,9 @@ def isolate_filesystem(hide: list[Path], keep: Path | None, readonly: list[Path]
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     if uid == 0:
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _unshare(libc, _CLONE_NEWNS, "unshare(CLONE_NEWNS)")
     else:
-        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(CLONE_NEWUSER)")
+        _unshare(libc, _CLONE_NEWUSER | _CLONE_NEWNS, "unshare(CLONE_NEWUSER)")
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
         Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
@@ -194,19 +234,6 @@ def drop_privileges(uid: int) -> None:
     os.setuid(uid)
 
 
-def kill_user(uid: int) -> None:
-    """Kill every process of ``uid`` (what a fork bomb left behind), from a child process."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, 9)  # every process this uid may signal: exactly that uid's processes
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
 _PROCESS_EVENTS = frozenset(
     {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
      "subprocess.Popen", "os.startfile", "pty.spawn"}
@@ -218,6 +245,12 @@ _WRITE_EVENTS = frozenset(
 _LINK_EVENTS = frozenset({"os.link", "os.symlink"})
 _LIST_EVENTS = frozenset({"os.listdir", "os.scandir"})
 _GC_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
+# Network use through Python's socket module (a backstop where there is no network
+# namespace); Unix sockets stay allowed.
+_SOCKET_EVENTS = frozenset({"socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg"})
+_RESOLVE_EVENTS = frozenset(
+    {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"}
+)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -231,6 +264,7 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
     writable_t = tuple(str(p) for p in writable)
     getcwd, getpid, fspath = posix.getcwd, posix.getpid, os.fspath
     sep = "/"
+    unix = getattr(__import__("socket"), "AF_UNIX", None)
 
     def absolute(path) -> str | None:
         if isinstance(path, int):
@@ -267,6 +301,10 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
             refuse("loading native code with ctypes")
         if event in _GC_EVENTS:
             refuse(f"{event} (walking the interpreter's objects)")
+        if event in _RESOLVE_EVENTS:
+            refuse(f"using the network ({event})")
+        if event in _SOCKET_EVENTS and getattr(args[0], "family", None) != unix:
+            refuse(f"using the network ({event})")
         if event in ("os.kill", "os.killpg", "signal.pthread_kill"):
             if event != "os.kill" or args[0] != getpid():
                 refuse(f"sending a signal to another process ({event})")
@@ -306,13 +344,16 @@ def enter(
     uid: int | None,
     limits,
     before_user_switch=None,
+    parent: int | None = None,
 ) -> list[str]:
     """Apply every layer that this machine allows; return a description of each one.
 
     The order matters: the file system view needs privileges; the process limit counts
     the processes of the user the kernel is about to become; ``before_user_switch`` (the
-    kernel reading its connection file, which only the grader may read) runs as the
-    grader; the audit hook comes last, just before student code.
+    kernel reading its connection file, which only the grader may read, and opening its
+    sockets to the grader) runs as the grader, before the network is cut; the parent-death
+    signal is set after the user switch, which clears it; the audit hook comes last, just
+    before student code. ``parent``: the process whose death kills this one.
     """
     from .limits import apply_limits
 
@@ -326,8 +367,7 @@ def enter(
     except (SandboxError, OSError) as exc:
         layers.append(f"NO private file system view ({exc}); the audit hook guards files")
     switch = os.getuid() == 0 and uid is not None and others_can_read_python()
-    apply_limits(limits, uid=uid if switch else None)
-    layers.append(f"limits: {limits.summary()}")
+    layers += apply_limits(limits, uid=uid if switch else None)
     if os.getuid() == 0 and not switch:  # root ignores RLIMIT_NPROC: use a pids cgroup
         try:
             layers.append(limit_processes_cgroup(limits.processes + 16))
@@ -335,9 +375,18 @@ def enter(
             layers.append(f"NO process limit for root ({exc}); the audit hook blocks fork")
     if before_user_switch is not None:
         before_user_switch()
+    try:
+        isolate_network()
+        layers.append("no network (a network namespace of its own, loopback down)")
+    except (SandboxError, OSError) as exc:
+        layers.append(f"NO network namespace ({exc}); the audit hook refuses sockets")
     if switch:
         drop_privileges(uid)
         layers.append(f"unprivileged user {uid}")
+    if parent is not None:
+        set_parent_death_signal(parent)
     install_audit_hook(hide, writable)
-    layers.append("audit hook (no processes, ctypes, signals, gc walks or hidden files)")
+    layers.append(
+        "audit hook (no processes, ctypes, signals, gc walks, hidden files or network sockets)"
+    )
     return layers

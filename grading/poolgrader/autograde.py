@@ -1,4 +1,4 @@
-"""``python -m poolkit.grading autograde``: grade a class in parallel, losing nobody.
+"""``python -m poolgrader autograde``: grade a class in parallel, losing nobody.
 
 Run it from the course root (where ``nbgrader_config.py`` is). For one assignment it
 
@@ -6,11 +6,11 @@ Run it from the course root (where ``nbgrader_config.py`` is). For one assignmen
    (``--student GLOB`` narrows the list);
 2. starts ``--workers`` processes (default: one per core). Each loads nbgrader once,
    starts a zygote of pre-warmed kernels, and then, for each student it takes:
-   - stages a repaired copy of the submission (``poolkit.grading.submission``);
+   - stages a repaired copy of the submission (``poolgrader.submission``);
    - runs nbgrader's own Autograde converter on it, with :class:`SafeExecute` and the
      limited grading kernel, so the gradebook, ``nbgrader export``, the formgrader and
      ``nbgrader generate_feedback`` work as after ``nbgrader autograde``;
-   - re-checks every auto-graded exercise in clean processes (``poolkit.grading.recheck``);
+   - re-checks every auto-graded exercise in clean processes (``poolgrader.recheck``);
      where the in-kernel score is higher, the clean score is written to the gradebook;
    - writes a "Grading notes" cell at the top of the autograded notebook, which the
      feedback shows: every repair, limit, stop and failed re-check, with its reason;
@@ -19,7 +19,11 @@ Run it from the course root (where ``nbgrader_config.py`` is). For one assignmen
 
 Every student ends with a gradebook row: if grading a submission fails for any reason,
 the student is graded again as the blank release with the reason in the notes. A worker
-that dies is replaced and its student graded again. Re-runs give the same scores (the
+that dies is replaced and its student graded again, once; a second death grades the
+student as the blank release, with the reason. A grading kernel killed from outside, or
+a zygote that dies, costs the student one more attempt too. No process of the run
+outlives it: each dies with its parent, and a last sweep kills any process that still
+carries the run's id in its environment. Re-runs give the same scores (the
 re-check's random inputs are seeded by student and assignment), and manual grades
 entered in the formgrader are kept (nbgrader never overwrites a manual score).
 """
@@ -32,12 +36,12 @@ import fnmatch
 import json
 import multiprocessing as mp
 import os
-import queue
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+from collections import deque
 from pathlib import Path
 
 import nbformat
@@ -47,6 +51,7 @@ __all__ = ["autograde", "ensure_kernelspec"]
 KERNEL_NAME = "poolkit-grading"
 UID_BASE = 61000
 NOTES_MARK = "poolkit-grading-notes"
+RUN_ENV = "POOLKIT_GRADING_RUN"
 
 
 def _load_config(root: Path):
@@ -65,7 +70,7 @@ def ensure_kernelspec(prefix: str = sys.prefix) -> Path:
     """Install the grading kernelspec into ``prefix`` (idempotent); return its folder."""
     folder = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = {
-        "argv": [sys.executable, "-m", "poolkit.grading.kernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "poolgrader.kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading: sandboxed, limited)",
         "language": "python",
         "metadata": {"kernel_provisioner": {"provisioner_name": KERNEL_NAME}},
@@ -117,7 +122,6 @@ class Worker:
             AssignLatePenalties,
             CheckCellMetadata,
             IgnorePattern,
-            LimitOutput,
             SaveAutoGrades,
         )
 
@@ -140,7 +144,6 @@ class Worker:
             SafeExecute,
             IgnorePattern,
             ClearMetadataPreprocessor,
-            LimitOutput,
             SaveAutoGrades,
             AssignLatePenalties,
             CheckCellMetadata,
@@ -182,15 +185,33 @@ class Worker:
             ],
             "limits": self.limits.as_dict(),
             "uid": UID_BASE + slot,
-            # The kernel stops sending a cell's output a little past what the grader keeps.
-            "output_chars": SafeExecute(config=config).max_output_chars + 10_000,
         }
         self.settings = settings
         os.environ[zygote.ENV_SETTINGS] = json.dumps(settings)
         ensure_kernelspec()
-        modules = notebook_imports(Path(cd.root) / cd.release_directory)
-        self.zygote = zygote.start(modules, figures)
+        self.modules = notebook_imports(Path(cd.root) / cd.release_directory)
+        self.figures = figures
+        self.zygote = zygote.start(self.modules, figures)
         self.timeout = int(config.Execute.timeout or 60)
+
+    def _ensure_zygote(self) -> None:
+        """Start a new zygote if the last one died (its kernels died with it)."""
+        from . import zygote
+
+        if not self.zygote.alive():
+            self.zygote.close()
+            self.zygote = zygote.start(self.modules, self.figures)
+
+    def _fault(self) -> str | None:
+        """What interrupted the last attempt from outside the student's code, if anything."""
+        from .execute import SafeExecute
+
+        if not self.zygote.alive():
+            code = self.zygote.process.returncode
+            return f"the process that starts grading kernels died ({_exit_reason(code)})"
+        if SafeExecute.killed:
+            return SafeExecute.killed[0]
+        return None
 
     def _autograde_once(self, student: str) -> dict:
         from nbgrader.converters import Autograde
@@ -202,32 +223,60 @@ class Worker:
         app.create_student = True
         return capture_log(app)
 
-    def grade(self, student: str) -> dict:
+    def grade(self, student: str, history: list[str] = (), blank: str | None = None) -> dict:
+        """Grade one student; ``blank``: grade the blank release instead, for this reason.
+
+        A kernel SIGKILLed from outside, or the zygote dying, interrupts an attempt: the
+        student is graded again, once; after a second interruption the points earned before
+        it stand (as for any kernel that dies), with both reasons in the notes.
+        """
+        from .execute import SafeExecute
+
         started = time.monotonic()
-        submitted = _submitted_root(self.config, self.root) / student / self.assignment
-        staged = self.staging / student / self.assignment
-        notes = stage_notes = []
-        try:
-            from .submission import stage
-
-            stage_notes = stage(submitted, staged, self.release, self.notebooks)
-            result = self._autograde_once(student)
-            if not result["success"]:
-                log = self._save_log(student, result)
-                raise RuntimeError(f"{_last_error(result)}; nbgrader's log: {log}")
-            notes = list(stage_notes)
-        except Exception as exc:  # noqa: BLE001 (whatever happened, the student is graded)
-            notes = [*stage_notes, f"grading failed ({exc}); graded as the blank release"]
-            from .submission import stage
-
-            shutil.rmtree(staged, ignore_errors=True)
-            stage(self.staging / "__none__", staged, self.release, self.notebooks)
-            result = self._autograde_once(student)
-            if not result["success"]:
-                return {"student": student, "error": _last_error(result), "notes": notes}
+        notes = list(history)
+        for attempt in (1, 2):
+            self._ensure_zygote()
+            SafeExecute.killed.clear()
+            attempt_notes, error = self._grade_once(student, blank)
+            fault = self._fault()
+            if fault and attempt == 1:
+                notes.append(f"grading was interrupted ({fault}); graded again")
+                continue
+            if fault:
+                notes.append(f"grading was interrupted again ({fault}); earlier points stand")
+            notes += attempt_notes
+            break
+        notes += sorted(self.zygote.degraded)
+        if error:
+            return {"student": student, "error": error, "notes": notes}
+        self._ensure_zygote()  # the re-check forks from it
         rows = [self._finish(student, nb, notes) for nb in self.notebooks]
         shutil.rmtree(self.staging / student, ignore_errors=True)
         return {"student": student, "notebooks": rows, "seconds": time.monotonic() - started}
+
+    def _grade_once(self, student: str, blank: str | None) -> tuple[list[str], str | None]:
+        """Stage and autograde; on failure, grade the blank release. (notes, error)."""
+        from .submission import stage
+
+        submitted = _submitted_root(self.config, self.root) / student / self.assignment
+        staged = self.staging / student / self.assignment
+        shutil.rmtree(staged, ignore_errors=True)
+        stage_notes: list[str] = []
+        if blank is None:
+            try:
+                stage_notes = stage(submitted, staged, self.release, self.notebooks)
+                result = self._autograde_once(student)
+                if result["success"]:
+                    return stage_notes, None
+                log = self._save_log(student, result)
+                raise RuntimeError(f"{_last_error(result)}; nbgrader's log: {log}")
+            except Exception as exc:  # noqa: BLE001 (whatever happened, the student is graded)
+                blank = f"grading failed ({exc}); graded as the blank release"
+        shutil.rmtree(staged, ignore_errors=True)
+        stage(self.staging / "__none__", staged, self.release, self.notebooks)
+        result = self._autograde_once(student)
+        error = None if result["success"] else _last_error(result)
+        return [*stage_notes, blank], error
 
     def _save_log(self, student: str, result: dict) -> str:
         """Keep nbgrader's log of a failed attempt for the instructor; return its path."""
@@ -322,15 +371,33 @@ def _submitted_root(config, root: Path) -> Path:
     return (Path(cd.root or root) / cd.submitted_directory).resolve()
 
 
+def _exit_reason(code: int | None) -> str:
+    """How a process ended, from its exit code as ``subprocess``/``multiprocessing`` give it."""
+    import signal
+
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
 def _last_error(result: dict) -> str:
     text = (result.get("error") or result.get("log") or "unknown error").strip().splitlines()
     return text[-1][:300] if text else "unknown error"
 
 
-def _worker_main(root, assignment, slot, timeout, figures, tasks, results) -> None:
+def _worker_main(root, assignment, slot, timeout, figures, conn, parent) -> None:
+    """A worker process: grade each student the parent sends, send back the row."""
     import logging
     import warnings
 
+    from .sandbox import set_parent_death_signal
+
+    set_parent_death_signal(parent)  # the grading command is gone: so is this worker
     # nbgrader logs through the "traitlets" logger: keep it for capture_log's per-student
     # log, but off the console, where the progress bar is.
     quiet = logging.getLogger("traitlets")
@@ -342,16 +409,15 @@ def _worker_main(root, assignment, slot, timeout, figures, tasks, results) -> No
     warnings.filterwarnings("ignore", message=".*not in session.*")
     worker = Worker(Path(root), assignment, slot, timeout, figures)
     try:
-        while True:
-            student = tasks.get()
-            if student is None:
-                break
-            results.put(("start", slot, student))
+        while (task := conn.recv()) is not None:
+            student, history, blank = task
             try:
-                row = worker.grade(student)
-            except Exception:  # noqa: BLE001 (reported, and graded again by the parent)
+                row = worker.grade(student, history, blank)
+            except Exception:  # noqa: BLE001 (reported in the run's report)
                 row = {"student": student, "error": traceback.format_exc(limit=3)}
-            results.put(("done", slot, row))
+            conn.send(row)
+    except EOFError:  # the parent went away
+        pass
     finally:
         worker.close()
 
@@ -408,27 +474,9 @@ def autograde(
         )
         return 2
     workers = max(1, min(workers or os.cpu_count() or 1, len(students)))
-    ctx = mp.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    for s in students:
-        tasks.put(s)
-    procs: dict[int, mp.Process] = {}
-    current: dict[int, str | None] = {}
-
-    def launch(slot: int) -> None:
-        tasks.put(None)
-        proc = ctx.Process(
-            target=_worker_main,
-            args=(str(root), assignment, slot, timeout, figures, tasks, results),
-        )
-        proc.start()
-        procs[slot], current[slot] = proc, None
-
+    run_id = f"{os.getpid()}-{time.time_ns()}"
+    os.environ[RUN_ENV] = run_id  # inherited by every process of the run, for the final reap
     start = time.monotonic()
-    for slot in range(workers):
-        launch(slot)
-    rows: dict[str, dict] = {}
-    retried: set[str] = set()
     bar = tqdm(
         total=len(students),
         unit="student",
@@ -436,33 +484,13 @@ def autograde(
         smoothing=0.1,
         dynamic_ncols=True,
     )
-    while len(rows) < len(students):
-        try:
-            kind, slot, payload = results.get(timeout=1.0)
-        except queue.Empty:
-            for slot, proc in list(procs.items()):
-                if not proc.is_alive() and proc.exitcode != 0:
-                    lost = current.get(slot)
-                    if lost and lost not in rows:
-                        if lost in retried:
-                            rows[lost] = {"student": lost, "error": "the worker died twice"}
-                            bar.update(1)
-                        else:
-                            retried.add(lost)
-                            tasks.put(lost)
-                    launch(slot)
-            if all(not p.is_alive() for p in procs.values()) and tasks.empty():
-                break
-            continue
-        if kind == "start":
-            current[slot] = payload
-        else:
-            current[slot] = None
-            rows[payload["student"]] = payload
-            bar.update(1)
-    bar.close()
-    for proc in procs.values():
-        proc.join(timeout=30)
+    try:
+        rows = _dispatch(root, assignment, students, workers, timeout, figures, bar)
+    finally:
+        bar.close()
+        reaped = reap(run_id)
+        if reaped:
+            print(f"Stopped {reaped} processes of this run that were still running.")
     elapsed = time.monotonic() - start
     code = _report(root, cd, assignment, students, rows, elapsed, workers)
     from .report import write_report
@@ -470,6 +498,126 @@ def autograde(
     run = {"wall_seconds": elapsed, "workers": workers, "students": len(students)}
     print(f"Class report: {write_report(root, assignment, run).relative_to(root)}")
     return code
+
+
+def _dispatch(root, assignment, students, workers, timeout, figures, bar) -> dict[str, dict]:
+    """Hand one student at a time to each worker; replace a worker that dies.
+
+    Each worker has a pipe of its own (no shared queue whose lock a killed worker could
+    hold), so the parent knows which student each worker is grading. The student of a
+    worker that dies is graded again, once; if that worker dies too, the student is graded
+    as the blank release with the reason; a third death leaves an error in the report.
+    Workers are told to stop only when every student has a row.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")
+    pending = deque((s, [], None) for s in students)
+    rows: dict[str, dict] = {}
+    deaths: dict[str, int] = {}
+    slots: dict[int, tuple] = {}  # slot -> (process, pipe, task being graded or None)
+
+    def launch(slot: int) -> None:
+        here, there = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(str(root), assignment, slot, timeout, figures, there, os.getpid()),
+        )
+        proc.start()
+        there.close()
+        slots[slot] = (proc, here, None)
+
+    def assign(slot: int) -> None:
+        proc, pipe, task = slots[slot]
+        if task is None and pending:
+            task = pending.popleft()
+            pipe.send(task)
+            slots[slot] = (proc, pipe, task)
+
+    for slot in range(workers):
+        launch(slot)
+        assign(slot)
+    try:
+        while len(rows) < len(students):
+            handles = [h for proc, pipe, _ in slots.values() for h in (pipe, proc.sentinel)]
+            wait(handles, timeout=1.0)
+            for slot, (proc, pipe, task) in list(slots.items()):
+                try:
+                    while pipe.poll():
+                        row = pipe.recv()
+                        rows[row["student"]] = row
+                        bar.update(1)
+                        task = None
+                        slots[slot] = (proc, pipe, None)
+                except (EOFError, OSError):
+                    pass
+                if proc.is_alive():
+                    assign(slot)
+                    continue
+                proc.join()
+                pipe.close()
+                del slots[slot]
+                if task is not None:
+                    student, history, blank = task
+                    deaths[student] = deaths.get(student, 0) + 1
+                    why = f"the worker process grading it died ({_exit_reason(proc.exitcode)})"
+                    if deaths[student] == 1:
+                        pending.appendleft((student, [*history, f"{why}; graded again"], None))
+                    elif deaths[student] == 2:
+                        blank = f"{why}, twice; graded as the blank release"
+                        pending.appendleft((student, history, blank))
+                    else:
+                        rows[student] = {
+                            "student": student,
+                            "error": f"{why} {deaths[student]} times",
+                        }
+                        bar.update(1)
+                if pending:
+                    launch(slot)
+                    assign(slot)
+            if not slots and pending:  # cannot happen: a death with work left relaunches
+                break
+    finally:
+        for _proc, pipe, _ in slots.values():
+            try:
+                pipe.send(None)
+            except OSError:
+                pass
+        for proc, pipe, _ in slots.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            pipe.close()
+    return rows
+
+
+def reap(run_id: str) -> int:
+    """SIGKILL every process that still carries this run's id in its environment.
+
+    Processes of the run die with their parents (``PR_SET_PDEATHSIG``); this is the last
+    net, for anything that escaped that chain. Linux only (it reads /proc); 0 elsewhere.
+    """
+    import signal
+
+    marker = f"{RUN_ENV}={run_id}".encode()
+    killed = 0
+    try:
+        entries = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return 0
+    for pid in entries:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    return killed
 
 
 def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:

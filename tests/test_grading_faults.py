@@ -1,0 +1,295 @@
+"""Real faults during a class run of ``python -m poolgrader autograde``.
+
+One class of one assignment is built once; each test grades a fresh copy of it with the
+real grader and, while a grading kernel runs a chosen student, SIGKILLs from outside:
+the worker grading that student (as the OOM killer would), the zygote that forks its
+kernels, or the kernel itself. Each time the run must exit 0, leave no process behind,
+give every student a gradebook row (read with nbgrader's Gradebook API) and notes that
+say what happened, and correct submissions keep full marks.
+
+Every process of a run carries a marker in its environment (``/proc/<pid>/environ``,
+which a forked kernel inherits from the zygote), so the test finds the run's processes
+without knowing how the grader starts them. It waits for "a kernel is running student
+X" by polling the process tree, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from attacks import write_submission
+from nbgrader.api import Gradebook
+from nbgrader_course import BIN, copy_course, filled_release, nbgrader
+from wrong_answers import WRONG_ANSWERS
+
+ASSIGNMENT = "01-pooling-basics"
+MARK = "POOLKIT_TEST_FAULT_RUN"
+# Students are graded in the order of their names: these two first, one per worker.
+TARGET = "0-target"  # a correct submission whose kernel is killed
+TWICE = "1-twice"  # a correct submission whose worker is killed on both attempts
+CORRECT = [f"correct-{i}" for i in range(4)]
+NETWORK = "network"  # a correct submission whose answer cell also tries the network
+
+# Appended to the first answer cell: connect to the test's listener and resolve a name.
+PROBE = """
+import socket as _socket
+def _try(what):
+    try:
+        what()
+        return "ok"
+    except OSError as _e:
+        return f"{{type(_e).__name__}}: {{_e}}"
+_connect = _try(lambda: _socket.socket().connect(("127.0.0.1", {port})))
+_resolve = _try(lambda: _socket.getaddrinfo("pypi.org", 443))
+_links = sorted(_name for _, _name in _socket.if_nameindex())
+print(f"connect: {{_connect}} | resolve: {{_resolve}} | interfaces: {{_links}}")
+"""
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 in the test process that counts its connections."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def listener():
+    listening = Listener()
+    socket.create_connection(("127.0.0.1", listening.port), timeout=5).close()  # control
+    deadline = time.monotonic() + 5
+    while listening.accepted < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert listening.accepted == 1, "the listener does not accept connections from outside"
+    yield listening
+    listening.sock.close()
+
+
+def _slow_correct():
+    """A correct submission with one extra cell that takes a second: a wider window."""
+    nb = filled_release(ASSIGNMENT)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(1)"))
+    return nb
+
+
+@pytest.fixture(scope="module")
+def built_class(tmp_path_factory, listener):
+    """The class, built once: 9 students (7 correct, 1 wrong, 1 blank), nothing graded."""
+    course = copy_course(tmp_path_factory.mktemp("faults"), with_release=False)
+    nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
+    blank = nbformat.read(course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    answer_id, source, _ = WRONG_ANSWERS[ASSIGNMENT][0]
+    wrong = filled_release(ASSIGNMENT, {answer_id: source})
+    subs = {**{s: filled_release(ASSIGNMENT) for s in CORRECT}, "blank": blank, "wrong": wrong}
+    subs[TARGET] = subs[TWICE] = _slow_correct()
+    probing = filled_release(ASSIGNMENT)
+    first = next(c for c in probing.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source += "\n" + PROBE.format(port=listener.port)
+    subs[NETWORK] = probing
+    for student, nb in subs.items():
+        payload = types.SimpleNamespace(kind="nb", payload=nb)
+        write_submission(course, student, ASSIGNMENT, payload)
+    return course, sorted(subs)
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def _processes(marker: str) -> list[int]:
+    """Every live (not zombie) process that carries the run's marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and marker.encode() in _environ(int(entry)):
+            if _stat(int(entry))[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    """(state, parent pid) of a process, or ("", 0) once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "", 0
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+def _kernel_of(marker: str, student: str, exclude: set[int]) -> int | None:
+    """A grading kernel (a child of a zygote) whose working folder is the student's."""
+    for pid in _processes(marker):
+        if pid in exclude:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            parent_cmd = Path(f"/proc/{_stat(pid)[1]}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cwd.endswith(f"/{student}/{ASSIGNMENT}") and b"poolgrader.zygote" in parent_cmd:
+            return pid
+    return None
+
+
+def _kill_when_running(run, marker, plan: dict[str, list], limit=900.0) -> None:
+    """For each student, in turn, wait until a new kernel runs them, then kill what
+    ``plan[student][i](kernel_pid)`` returns: one kill per new kernel, for all students at
+    once (their kernels may run side by side)."""
+    plan = {student: list(kills) for student, kills in plan.items()}
+    seen: set[int] = set()
+    deadline = time.monotonic() + limit
+    while any(plan.values()):
+        for student, kills in plan.items():
+            kernel = _kernel_of(marker, student, seen) if kills else None
+            if kernel is not None:
+                seen.add(kernel)
+                os.kill(kills.pop(0)(kernel), signal.SIGKILL)
+        if run.poll() is not None:
+            pytest.fail(f"the run ended before the faults {plan}: {run.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no kernel ran the students of {plan} within {limit:.0f} s")
+        time.sleep(0.1)
+
+
+def _kernel(pid: int) -> int:
+    return pid
+
+
+def _zygote(kernel: int) -> int:
+    return _stat(kernel)[1]
+
+
+def _worker(kernel: int) -> int:
+    return _stat(_stat(kernel)[1])[1]
+
+
+def _grade_with_faults(built_class, tmp_path, inject):
+    """Grade a fresh copy of the class; ``inject(run, marker)`` does the killing."""
+    source, students = built_class
+    course = tmp_path / "course"
+    shutil.copytree(source, course)
+    marker = f"{MARK}={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **{name: value})
+    started = time.monotonic()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "poolgrader", "autograde", ASSIGNMENT, "--workers", "2",
+         "--timeout", "30"],
+        cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        inject(run, marker)
+        injected = time.monotonic() - started
+        out, err = run.communicate(timeout=1200)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    seconds = time.monotonic() - started
+    deadline = time.monotonic() + 5  # SIGKILLed processes take a moment to disappear
+    while (left := _processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    url = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+    totals = {}
+    with Gradebook(url) as gb:
+        for student in students:
+            # MissingEntry if the student has no row
+            sub = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+            auto = [g for g in sub.grades if g.cell.cell_type == "code"]
+            totals[student] = (sum(g.score for g in auto), sum(g.max_score for g in auto))
+    probe = course / "grading" / "autograded" / NETWORK / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    printed = [
+        out.get("text", "")
+        for cell in nbformat.read(probe, as_version=4).cells
+        for out in cell.get("outputs", [])
+    ]
+    with (course / "grading" / "reports" / f"{ASSIGNMENT}.csv").open() as f:
+        notes = {row["student"]: row["notes"] for row in csv.DictReader(f)}
+    graded = sum(1 for s in students if s in notes and not notes[s].startswith("ERROR"))
+    print(f"\n{inject.__name__}: exit {run.returncode}, {graded}/{len(students)} graded, "
+          f"{seconds:.1f} s (faults injected by {injected:.1f} s)")  # fmt: skip
+    return types.SimpleNamespace(
+        code=run.returncode, out=out, err=err, left=left, totals=totals, notes=notes,
+        network=next((t for t in printed if t.startswith("connect:")), "no probe output"),
+    )  # fmt: skip
+
+
+def _check(result, killed_once: list[str]) -> None:
+    assert result.code == 0, result.out + result.err
+    assert result.left == [], f"processes of the run still running: {result.left}"
+    full = {s: t for s, t in result.totals.items() if s in (*CORRECT, NETWORK, *killed_once)}
+    assert all(score == top > 0 for score, top in full.values()), result.totals
+    assert result.totals["blank"][0] == 0
+    assert 0 < result.totals["wrong"][0] < result.totals["wrong"][1]
+
+
+def test_a_worker_killed_while_grading(built_class, tmp_path):
+    """The worker dies (SIGKILL) while its kernel grades TARGET, and twice for TWICE."""
+
+    def kill_worker(run, marker):
+        _kill_when_running(run, marker, {TARGET: [_worker], TWICE: [_worker, _worker]})
+
+    result = _grade_with_faults(built_class, tmp_path, kill_worker)
+    _check(result, killed_once=[TARGET])
+    assert "died (killed by SIGKILL); graded again" in result.notes[TARGET]
+    assert result.totals[TWICE][0] == 0
+    assert "died (killed by SIGKILL), twice; graded as the blank release" in result.notes[TWICE]
+
+
+def test_the_zygote_killed_while_its_kernel_grades(built_class, tmp_path):
+    def kill_zygote(run, marker):
+        _kill_when_running(run, marker, {TARGET: [_zygote]})
+
+    result = _grade_with_faults(built_class, tmp_path, kill_zygote)
+    _check(result, killed_once=[TARGET, TWICE])
+    assert "the process that starts grading kernels died" in result.notes[TARGET]
+    assert "graded again" in result.notes[TARGET]
+
+
+def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, listener):
+    """TARGET's kernel is SIGKILLed; NETWORK's answer connects to 127.0.0.1 and resolves
+    a host name, and both fail (one run for both, to keep the module short)."""
+
+    def kill_kernel(run, marker):
+        _kill_when_running(run, marker, {TARGET: [_kernel]})
+
+    result = _grade_with_faults(built_class, tmp_path, kill_kernel)
+    print(f"network probe inside the kernel: {result.network}")
+    _check(result, killed_once=[TARGET, TWICE])
+    assert "kernel was killed" in result.notes[TARGET]  # while it started, or in a cell
+    assert "graded again" in result.notes[TARGET]
+    assert result.totals[NETWORK][0] == result.totals[NETWORK][1] > 0  # graded normally
+    connect, resolve, interfaces = result.network.split(" | ")
+    assert "not allowed while grading: using the network (socket.connect)" in connect
+    assert "not allowed while grading: using the network (socket.getaddrinfo)" in resolve
+    assert interfaces == "interfaces: ['lo']"  # a network namespace of its own
+    assert listener.accepted == 1  # the test's own control connection only
