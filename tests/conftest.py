@@ -7,6 +7,8 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - the two slow grading modules build a class per assignment in a module-scoped fixture, so
   they are split by assignment (each group builds its own), and those groups come first,
   alternating between the two modules, so that a long group does not end the run;
+- the test that resolves the pinned set with pip on every supported Python waits on PyPI
+  for minutes with little CPU: it is a group of its own, started first;
 - every other module is one group, which keeps its module-scoped fixtures built once.
 
 xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
@@ -27,6 +29,7 @@ from nbgrader_course import ASSIGNMENTS
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
 QUICK_ASSIGNMENT = "01-pooling-basics"
+NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py")  # fmt: skip
 
@@ -51,6 +54,9 @@ def in_quick_tier(item) -> bool:
 def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
     """(scheduling rank, group name) of the test ``nodeid``."""
     path = nodeid.split("::", 1)[0]
+    if nodeid.startswith(NETWORK_TESTS):
+        # It mostly waits on PyPI (2-8 min here): started first, it overlaps the rest.
+        return (0, -1), "network"
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
     if path in SPLIT_BY_ASSIGNMENT:
