@@ -16,8 +16,9 @@ ignores the node-id suffix xdist writes; so the grouping is a scheduler of our o
 xdist's ``pytest_xdist_make_scheduler`` hook.
 
 ``--quick`` (``python3 course.py test --quick``) is the developers' loop: the unit and
-property tests and QUICK_ASSIGNMENT's nbgrader pipeline; no nbval, browser, attack-corpus or
-grading-CLI tests, and nothing that needs the network. CI runs everything.
+property tests and QUICK_ASSIGNMENT's nbgrader pipeline (generate, autograde, feedback); no
+nbval, Validator, browser, attack-corpus or grading-CLI tests, and nothing that needs the
+network. CI runs everything.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def in_quick_tier(item) -> bool:
     if item.nodeid.startswith(NOT_QUICK) or item.get_closest_marker("network"):
         return False
     if item.nodeid.startswith("tests/test_grading_pipeline.py"):
+        if "test_validator_" in item.nodeid:  # two more runs of the notebook, student side
+            return False
         param = re.search(r"\[([^\]]*)\]$", item.nodeid)
         return not param or QUICK_ASSIGNMENT in param.group(1)
     return True

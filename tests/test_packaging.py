@@ -208,7 +208,8 @@ def test_pip_falls_back_from_an_unreachable_cpu_index_in_seconds(tmp_path):
     cmd[cmd.index("--quiet")] = "--dry-run"
     report = tmp_path / "report.json"
     cmd[-1:-1] = ["--ignore-installed", "--no-deps", "--use-feature=fast-deps"]
-    cmd[-1:-1] = ["--report", str(report)]
+    log = tmp_path / "pip.log"
+    cmd[-1:-1] = ["--report", str(report), "--log", str(log)]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     took = time.monotonic() - start
@@ -216,7 +217,9 @@ def test_pip_falls_back_from_an_unreachable_cpu_index_in_seconds(tmp_path):
     (torch,) = json.loads(report.read_text())["install"]
     assert torch["metadata"]["version"].split("+")[0] == "2.13.0"
     assert not torch["download_info"]["url"].startswith(dead)
-    assert "127.0.0.1" in proc.stderr, "pip said nothing about the index it skipped"
+    # pip tried the dead index and went on. It says so only in its debug log: with no
+    # retries it prints no warning, which is why course.py prints its own line.
+    assert f"Could not fetch URL {dead}/torch/" in log.read_text()
     assert took < 30, f"falling back took {took:.0f} s"
 
 
