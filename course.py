@@ -51,7 +51,7 @@ CUDA_DOWNLOAD = "about 2.7 GB (torch 0.5 GB and 2.2 GB of nvidia/cuda wheels)"
 BUILDS = ("cpu", "cuda")
 
 
-def torch_build(env: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+def torch_build(env: dict[str, str] | None = None) -> str:
     """The torch build to install: COURSE_TORCH, else the CPU build."""
     build = (os.environ if env is None else env).get("COURSE_TORCH", "cpu").strip().lower()
     if build not in BUILDS:
