@@ -182,5 +182,8 @@ def describe_signal(status: int | None, limits: Limits) -> str:
         return f"the kernel wrote a file larger than {limits.file_size_mb} MiB"
     if sig == signal.SIGKILL:
         return "the kernel was killed (time limit, or the system ran out of memory)"
-    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:  # a number that names no signal here
+        name = str(sig)
     return f"the kernel was stopped by signal {name}"
