@@ -7,8 +7,9 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - the two slow grading modules build a class per assignment in a module-scoped fixture, so
   they are split by assignment (each group builds its own), and those groups come first,
   alternating between the two modules, so that a long group does not end the run;
-- ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) is one
-  group, scheduled after those;
+- ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
+  ``tests/test_grading_faults.py`` (a class graded while processes are killed) are a group
+  each, scheduled after those;
 - the test that resolves the pinned set with pip on every supported Python waits on PyPI
   for minutes with little CPU: it is a group of its own, started first;
 - every other module is one group, which keeps its module-scoped fixtures built once.
@@ -31,7 +32,9 @@ import pytest
 from nbgrader_course import ASSIGNMENTS
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
-SLOW_ALONE = "tests/test_grading_report.py"  # grades a class of its own: one group, early
+# Each grades a class of its own (a report opened in Chromium; a class graded under faults):
+# one group each, early.
+SLOW_ALONE = ("tests/test_grading_report.py", "tests/test_grading_faults.py")
 QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
@@ -66,8 +69,8 @@ def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
         return (0, -1), "network"
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
-    if path == SLOW_ALONE:
-        return (0, 2 * len(ASSIGNMENTS)), path
+    if path in SLOW_ALONE:
+        return (0, 2 * len(ASSIGNMENTS) + SLOW_ALONE.index(path)), path
     if path in SPLIT_BY_ASSIGNMENT:
         param = re.search(r"\[([^\]]*)\]$", nodeid)
         found = [a for a in ASSIGNMENTS if param and a in param.group(1)]
