@@ -192,7 +192,11 @@ def _pitfall_notes(pitfalls, wrong: np.ndarray) -> list[str]:
         if n_wrong == 1:
             which = "the differing entry is"
         elif hits == n_wrong:
-            which = f"all {n_wrong} differing entries are"
+            which = (
+                "both differing entries are"
+                if n_wrong == 2
+                else f"all {n_wrong} differing entries are"
+            )
         else:
             which = f"{hits} of the {n_wrong} differing entries {'is' if hits == 1 else 'are'}"
         notes.append(f"Known pitfall, {p.name}: {which} {p.located}. {p.advice}")

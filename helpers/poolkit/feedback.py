@@ -42,18 +42,26 @@ class HideTracebacks(NbGraderPreprocessor):
 
 
 # The feedback page's outputs are <pre> blocks inside div.output_subarea. Bootstrap's <pre>
-# keeps long lines on one line, so a check's message ran off the right edge of the page.
+# keeps long lines on one line, so a check's message ran off the right edge of the page;
+# wide figures (04's grid of count maps is 1768 px) did the same.
 WRAP_CSS = """
 div.output_area pre, div.output_subarea pre {
     white-space: pre-wrap;
     overflow-wrap: anywhere;
     word-break: normal;
 }
+div.output_subarea img {
+    max-width: 100%;
+    height: auto;
+}
 """
 
 
 class WrapLongLines(NbGraderPreprocessor):
-    """Add CSS that wraps long output lines to the page (after ``CSSHTMLHeaderPreprocessor``)."""
+    """Add CSS that wraps long output lines and fits figures to the page.
+
+    Runs after ``CSSHTMLHeaderPreprocessor``, which creates the page's list of CSS blocks.
+    """
 
     def preprocess(self, nb, resources):
         resources.setdefault("inlining", {}).setdefault("css", []).append(WRAP_CSS)
