@@ -34,10 +34,12 @@ c.IgnorePattern.pattern = r"\w*Warning: "
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
-# Feedback goes to students: strip hidden tests from the sources and tracebacks from the outputs.
+# Feedback goes to students: strip hidden tests from the sources and tracebacks from the
+# outputs, and wrap long messages.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "poolkit.feedback.HideHiddenTests",
     "poolkit.feedback.HideTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "poolkit.feedback.WrapLongLines",  # after the header CSS, which it extends
 ]

@@ -133,7 +133,7 @@ def test_plot_count_maps_draws_torchs_counts_for_each_setting():
     fig = plot_count_maps(x, configs, modes=("max", "avg"))
     assert fig.axes[0].get_title() == "input x"
     assert _cell_labels(fig.axes[0]) == [str(v) for v in x.ravel()]
-    axes = np.array(fig.axes[1:]).reshape(2, len(configs))
+    axes = np.array(fig.axes[1 : 1 + 2 * len(configs)]).reshape(2, len(configs))
     for r, mode in enumerate(("max", "avg")):
         for c, (k, s) in enumerate(configs):
             ax = axes[r, c]
@@ -145,8 +145,39 @@ def test_plot_count_maps_draws_torchs_counts_for_each_setting():
 def test_plot_count_maps_without_the_input_has_only_count_maps():
     x = np.arange(20).reshape(4, 5)
     fig = plot_count_maps(x, [(2, 1), (3, 1)], modes=("avg",), show_input=False)
-    titles = [ax.get_title() for ax in fig.axes]
+    titles = [ax.get_title() for ax in fig.axes[:-1]]
     assert titles == ["avg, kernel 2, stride 1", "avg, kernel 3, stride 1"]
+
+
+def test_plot_count_maps_draws_every_count_on_one_colour_scale():
+    # Panels whose largest counts differ (1 for kernel 2, stride 2; up to 9 for avg kernel 3,
+    # stride 1): one colour must mean one count everywhere, so every map and the colour bar
+    # run from 0 to the largest count of all the maps, computed here by torch.
+    x = np.random.default_rng(5).integers(0, 10, size=(6, 6))
+    configs = [(2, 2), (2, 1), (3, 1), (3, 2), (2, 3)]
+    fig = plot_count_maps(x, configs, modes=("max", "avg"))
+    all_counts = [torch_counts(x, k, s, mode) for mode in ("max", "avg") for k, s in configs]
+    top = max(int(c.max()) for c in all_counts)
+    assert {int(c.max()) for c in all_counts} >= {1, top} and top > 1
+    count_axes = fig.axes[1 : 1 + len(all_counts)]
+    for ax in count_axes:
+        assert ax.images[0].get_clim() == (0.0, float(top)), ax.get_title()
+    colour_bar = fig.axes[-1]
+    assert colour_bar.get_ylim() == (0.0, float(top))
+    # A count of 1 is drawn in the same colour in a map whose maximum is 1 and in one whose
+    # maximum is the top count.
+    images = [ax.images[0] for ax in count_axes]
+    one = {tuple(im.to_rgba(np.array([[1.0]]))[0, 0]) for im in images}
+    assert len(one) == 1
+
+
+def test_plot_count_map_shares_a_given_scale():
+    ax = plot_count_map(np.array([[0, 1], [1, 0]]), vmax=6)
+    assert ax.images[0].get_clim() == (0.0, 6.0)
+    assert all(t.get_color() == "black" for t in ax.texts)  # 1 of 6 is a pale cell
+    assert plot_count_map(np.array([[0, 1], [1, 0]])).images[0].get_clim() == (0.0, 1.0)
+    with pytest.raises(ValueError, match="vmax must be a positive number"):
+        plot_count_map(np.zeros((2, 2)), vmax=0)
 
 
 def test_plot_count_maps_rejects_bad_configs():

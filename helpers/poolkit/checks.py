@@ -5,6 +5,10 @@ what was expected and what came back, so a failing test teaches something. Check
 accept NumPy arrays, torch tensors, lists and scalars, and never trust the student's
 return value to behave like an array.
 
+When arrays differ, ``check_array`` says how many entries differ, where the first one is
+with both values, and which known pitfall (``Pitfall``: ties, overlapping windows...) the
+differing entries point to, when the test cell names the pitfalls its input exercises.
+
 ``from_scratch`` runs a student's function while torch's pooling operators and
 poolkit's own reference functions are switched off, so that an exercise which must be
 written by hand cannot be passed by calling them.
@@ -14,20 +18,28 @@ from __future__ import annotations
 
 import contextlib
 import types
+from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "ForbiddenCallError",
+    "Pitfall",
     "check_array",
     "check_int",
     "describe",
     "from_scratch",
+    "overlap_pitfall",
     "rel_error",
+    "ties_pitfall",
+    "uncovered_pitfall",
 ]
 
 # A failing message prints arrays up to this many elements; larger ones are summarised.
 _PRINT_LIMIT = 36
+# Larger arrays show the 2-D plane (the last two axes) that holds the first difference,
+# up to this many elements.
+_PLANE_LIMIT = 64
 
 
 def rel_error(got, expected) -> float:
@@ -74,17 +86,177 @@ def _as_array(got, call: str) -> np.ndarray:
     return np.array(arr, dtype=np.float64, copy=True).view(np.ndarray)
 
 
-def check_array(got, expected, call: str, *, rtol: float = 1e-7, atol: float = 1e-12) -> None:
+def _number(value: float, other: float) -> str:
+    """``value`` to 6 significant digits, or in full when that would hide its difference."""
+    short, other_short = f"{value:.6g}", f"{other:.6g}"
+    return repr(value) if short == other_short else short
+
+
+def _grid(arr: np.ndarray, indent: int) -> str:
+    """An array's values, one row per line, continuation lines indented by ``indent``."""
+    if np.all(np.isfinite(arr)) and np.all(arr == np.rint(arr)) and np.all(np.abs(arr) < 2**53):
+        arr = arr.astype(np.int64)  # counts and other whole numbers print without "."
+    text = np.array2string(arr, precision=4, suppress_small=True, separator=", ")
+    return text.replace("\n", "\n" + " " * indent)
+
+
+@dataclass(frozen=True)
+class Pitfall:
+    """A known mistake, and the entries of the expected array it changes.
+
+    ``name`` is short ("ties"); ``where`` is a boolean array of the expected array's shape,
+    True at the entries the mistake can change; ``located`` says what those entries are
+    ("tie for the maximum of a window"); ``advice`` states the rule that avoids it. A failing
+    ``check_array`` names every pitfall whose ``where`` holds some of the differing entries.
+    """
+
+    name: str
+    where: object
+    located: str
+    advice: str
+
+
+def ties_pitfall(x, kernel_size: int, stride: int | None = None) -> Pitfall:
+    """The ties pitfall of max pooling on ``x`` (2-D, or batched with windows on the last two axes).
+
+    Marks the entries that tie for the maximum of some ``kernel_size``×``kernel_size``
+    window (no padding, stride ``stride`` or ``kernel_size``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    k = int(kernel_size)
+    s = k if stride is None else int(stride)
+    where = np.zeros(x.shape, dtype=bool)
+    if k <= min(x.shape[-2:]):
+        windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
+        windows = windows[..., ::s, ::s, :, :]
+        is_max = windows == windows.max(axis=(-2, -1), keepdims=True)
+        tied = is_max & (is_max.sum(axis=(-2, -1), keepdims=True) > 1)
+        for i, j in np.ndindex(*windows.shape[-4:-2]):
+            where[..., i * s : i * s + k, j * s : j * s + k] |= tied[..., i, j, :, :]
+    return Pitfall(
+        "ties",
+        where,
+        "tied for the maximum of a window",
+        "By torch's rule the first maximum in row-major order of the window (rows top to "
+        "bottom, each row left to right) receives the window's whole gradient; the other "
+        "tied entries receive nothing from that window.",
+    )
+
+
+def overlap_pitfall(counts) -> Pitfall:
+    """The overlapping-windows pitfall: entries that ``counts`` (windows per entry) puts in several.
+
+    ``counts``: for each entry, how many windows send it gradient (for max pooling, torch's
+    count map; for average pooling, how many windows contain it).
+    """
+    return Pitfall(
+        "overlapping windows",
+        np.asarray(counts) > 1,
+        "sent gradient by more than one window",
+        "Each window adds its share to what the others sent: accumulate with `+=` (`=` keeps "
+        "only the last window's share).",
+    )
+
+
+def uncovered_pitfall(counts) -> Pitfall:
+    """The pitfall of inputs that no window covers (``counts``: windows covering each entry)."""
+    return Pitfall(
+        "inputs outside every window",
+        np.asarray(counts) == 0,
+        "outside every window",
+        "Windows start at 0, s, 2s, ... and only (H - k) // s + 1 of them fit, so a stride "
+        "larger than the kernel skips inputs, and the last inputs may lie beyond the last "
+        "window: they get nothing (a count of 0).",
+    )
+
+
+def _pitfall_notes(pitfalls, wrong: np.ndarray) -> list[str]:
+    """One line for each pitfall that explains the differing entries.
+
+    A pitfall whose entries hold every differing entry explains them all; only such
+    pitfalls are named when there is one. Otherwise every pitfall that holds some is named,
+    with how many.
+    """
+    n_wrong = int(wrong.sum())
+    found = []
+    for pitfall in pitfalls:
+        where = np.broadcast_to(np.asarray(pitfall.where, dtype=bool), wrong.shape)
+        hits = int(np.sum(wrong & where))
+        if hits:
+            found.append((hits, pitfall))
+    if any(hits == n_wrong for hits, _ in found):
+        found = [(hits, p) for hits, p in found if hits == n_wrong]
+    found.sort(key=lambda pair: -pair[0])
+    notes = []
+    for hits, p in found:
+        if n_wrong == 1:
+            which = "the differing entry is"
+        elif hits == n_wrong:
+            which = (
+                "both differing entries are"
+                if n_wrong == 2
+                else f"all {n_wrong} differing entries are"
+            )
+        else:
+            which = f"{hits} of the {n_wrong} differing entries {'is' if hits == 1 else 'are'}"
+        notes.append(f"Known pitfall, {p.name}: {which} {p.located}. {p.advice}")
+    return notes
+
+
+def _mismatch_message(call, got_arr, exp, wrong, pitfalls, hint) -> str:
+    """What a student needs to find the mistake: how many differ, the first one, context."""
+    bad = tuple(int(i) for i in np.argwhere(wrong)[0])
+    g, e = float(got_arr[bad]), float(exp[bad])
+    lines = [
+        f"{call} returned wrong values: {int(wrong.sum())} of {exp.size} entries differ.",
+        f"First difference at index {bad}: expected {_number(e, g)}, got {_number(g, e)}.",
+    ]
+    lines += _pitfall_notes(pitfalls, wrong)
+    if hint:
+        lines.append(hint)
+    if exp.size <= _PRINT_LIMIT or (exp.ndim == 2 and exp.size <= _PLANE_LIMIT):
+        lines += [f"  expected: {_grid(exp, 12)}", f"  got:      {_grid(got_arr, 12)}"]
+    elif exp.ndim >= 3 and exp.shape[-2] * exp.shape[-1] <= _PLANE_LIMIT:
+        plane = bad[:-2]
+        label = "[" + ", ".join(str(i) for i in plane) + ", :, :]"
+        head_e = f"  expected{label}: "
+        head_g = f"  got{label}: ".ljust(len(head_e))
+        lines += [
+            head_e + _grid(exp[plane], len(head_e)),
+            head_g + _grid(got_arr[plane], len(head_g)),
+        ]
+    elif describe(exp) != describe(got_arr):
+        lines += [f"  expected: {describe(exp)}", f"  got:      {describe(got_arr)}"]
+    return "\n".join(lines)
+
+
+def check_array(
+    got,
+    expected,
+    call: str,
+    *,
+    rtol: float = 1e-7,
+    atol: float = 1e-12,
+    pitfalls=(),
+    hint: str | None = None,
+) -> None:
     """Assert that ``got`` has ``expected``'s shape and values.
 
     ``call`` describes the call, e.g. ``"pool2d(X, 2, stride=1, mode='max') on X = [[...]]"``.
     Values match when ``|got - expected| <= atol + rtol * |expected|`` element-wise; NaN
     matches NaN. The defaults suit float64 results, whose error is about 1e-15.
+
+    When values differ, the message says how many entries differ, the first differing
+    index with the expected and the returned value there, and the values around it (the
+    whole array, or the 2-D plane that holds the first difference). ``pitfalls``: ``Pitfall``
+    objects (see ``ties_pitfall``, ``overlap_pitfall``); the message names each one whose
+    entries hold some of the differing entries. ``hint``: a sentence added to any failure.
     """
     got_arr = _as_array(got, call)
     exp = np.array(expected, dtype=np.float64)
     if got_arr.shape != exp.shape:
-        raise AssertionError(f"{call} returned shape {got_arr.shape}; expected shape {exp.shape}.")
+        message = f"{call} returned shape {got_arr.shape}; expected shape {exp.shape}."
+        raise AssertionError(f"{message}\n{hint}" if hint else message)
     finite = np.isfinite(exp)
     with np.errstate(invalid="ignore"):
         # Infinite expected values (max pooling's -inf padding) must match exactly: a
@@ -92,22 +264,23 @@ def check_array(got, expected, call: str, *, rtol: float = 1e-7, atol: float = 1
         close = np.where(finite, np.abs(got_arr - exp) <= atol + rtol * np.abs(exp), got_arr == exp)
         close |= np.isnan(got_arr) & np.isnan(exp)
     if not bool(np.all(close)):
-        bad = tuple(int(i) for i in np.argwhere(~close)[0])
-        raise AssertionError(
-            f"{call} returned wrong values: {int(np.sum(~close))} of {exp.size} differ. "
-            f"First at index {bad}: got {float(got_arr[bad])!r}, expected {float(exp[bad])!r}.\n"
-            f"  expected: {describe(exp)}\n  got:      {describe(got_arr)}"
-        )
+        raise AssertionError(_mismatch_message(call, got_arr, exp, ~close, pitfalls, hint))
 
 
-def check_int(got, expected: int, call: str) -> None:
-    """Assert that ``got`` is the integer ``expected`` (a Python or NumPy integer, not a float)."""
+def check_int(got, expected: int, call: str, *, hint: str | None = None) -> None:
+    """Assert that ``got`` is the integer ``expected`` (a Python or NumPy integer, not a float).
+
+    ``hint``: a sentence added to the failure message, e.g. the pitfall this input tests.
+    """
     if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
-        raise AssertionError(
+        message = (
             f"{call} returned {got!r} of type {type(got).__name__}; expected the int {expected}."
         )
-    if int(got) != int(expected):
-        raise AssertionError(f"{call} returned {int(got)}; expected {int(expected)}.")
+    elif int(got) != int(expected):
+        message = f"{call} returned {int(got)}; expected {int(expected)}."
+    else:
+        return
+    raise AssertionError(f"{message}\n{hint}" if hint else message)
 
 
 class ForbiddenCallError(AssertionError):

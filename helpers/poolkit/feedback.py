@@ -1,10 +1,13 @@
-"""nbgrader preprocessors that keep hidden tests out of the feedback students receive.
+"""nbgrader preprocessors for the feedback students receive.
 
 Stock ``nbgrader generate_feedback`` renders the autograded notebook as it is, and
 autograding puts the hidden tests back into the test cells. Students would then read the
 hidden tests twice: in the cell source, and in the traceback of a failing test, which
-quotes the failing line. ``nbgrader_config.py`` adds these two preprocessors to
-``GenerateFeedback.preprocessors``, after ``GetGrades`` so that scores are read first.
+quotes the failing line. ``nbgrader_config.py`` adds ``HideHiddenTests`` and
+``HideTracebacks`` to ``GenerateFeedback.preprocessors``, after ``GetGrades`` so that scores
+are read first, and ``WrapLongLines`` after nbconvert's ``CSSHTMLHeaderPreprocessor``, whose
+CSS list it extends: the checks' messages are long, and the feedback page would otherwise
+show them on one line that runs off the right edge.
 """
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
@@ -36,3 +39,30 @@ class HideTracebacks(NbGraderPreprocessor):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+# The feedback page's outputs are <pre> blocks inside div.output_subarea. Bootstrap's <pre>
+# keeps long lines on one line, so a check's message ran off the right edge of the page;
+# wide figures (04's grid of count maps is 1768 px) did the same.
+WRAP_CSS = """
+div.output_area pre, div.output_subarea pre {
+    white-space: pre-wrap;
+    overflow-wrap: anywhere;
+    word-break: normal;
+}
+div.output_subarea img {
+    max-width: 100%;
+    height: auto;
+}
+"""
+
+
+class WrapLongLines(NbGraderPreprocessor):
+    """Add CSS that wraps long output lines and fits figures to the page.
+
+    Runs after ``CSSHTMLHeaderPreprocessor``, which creates the page's list of CSS blocks.
+    """
+
+    def preprocess(self, nb, resources):
+        resources.setdefault("inlining", {}).setdefault("css", []).append(WRAP_CSS)
+        return nb, resources

@@ -1,8 +1,9 @@
 """Pictures of pooling's backward pass: gradient-count maps and the kernel/stride explorer.
 
-- ``plot_count_map(values, ax=None, title=None)``: one heatmap with each cell's number drawn in it.
+- ``plot_count_map(values, ax=None, title=None, vmax=None)``: one heatmap with each cell's
+  number drawn in it; panels that are compared share ``vmax``.
 - ``plot_count_maps(x, configs, modes=("max", "avg"))``: a grid of count maps, one row per
-  mode and one column per ``(kernel_size, stride)`` pair.
+  mode and one column per ``(kernel_size, stride)`` pair, all on one colour scale.
 - ``explorer_state(x, kernel_size, stride, mode="max")``: what the explorer shows for one
   slider setting (count map, gradient of ``loss = mean(pool(x))``, a message). Pure: no
   widgets, no plotting, so tests can check it against torch.
@@ -55,20 +56,29 @@ def _format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
-def plot_count_map(values, ax=None, title: str | None = None, cmap: str = "Blues"):
+def plot_count_map(
+    values, ax=None, title: str | None = None, cmap: str = "Blues", vmax: float | None = None
+):
     """Draw a 2-D array as a heatmap with each cell's value written in it.
 
-    values: (H, W) array of numbers (counts or gradients). Returns the matplotlib Axes.
-    Zero cells are pale, so the positions that receive no gradient stand out.
+    values: (H, W) array of non-negative numbers (counts or gradients). Returns the
+    matplotlib Axes. The colour scale runs from 0 (pale, so the positions that receive no
+    gradient stand out) to ``vmax``; pass the same ``vmax`` to panels that are compared, so
+    that one colour means one value in all of them. ``vmax=None`` uses this array's maximum.
     """
     import matplotlib.pyplot as plt
 
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"values must be a 2-D array (H, W), got shape {arr.shape}")
+    if vmax is None:
+        top = float(arr.max()) if arr.size and arr.max() > 0 else 1.0
+    elif not np.isfinite(vmax) or vmax <= 0:
+        raise ValueError(f"vmax must be a positive number, got {vmax!r}")
+    else:
+        top = float(vmax)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.55 * arr.shape[1] + 1, 0.55 * arr.shape[0] + 0.8))
-    top = float(arr.max()) if arr.size and arr.max() > 0 else 1.0
     ax.imshow(arr, cmap=cmap, vmin=0.0, vmax=top)
     for (i, j), value in np.ndenumerate(arr):
         colour = "white" if value > 0.6 * top else "black"
@@ -94,8 +104,10 @@ def plot_count_maps(x, configs, modes=_MODES, show_input: bool = True):
 
     configs: sequence of ``(kernel_size, stride)`` pairs, each kernel no larger than ``x``.
     show_input: if true, a first column shows ``x`` itself (top row), so that the max-pool
-    counts can be checked against the values. Returns the matplotlib Figure; the count
-    maps are ``fig.axes`` in row-major order after the input's Axes, if shown.
+    counts can be checked against the values. All count maps share one colour scale, from 0
+    to the largest count in any of them, drawn as a colour bar. Returns the matplotlib
+    Figure; the count maps are ``fig.axes`` in row-major order after the input's Axes, if
+    shown, and the colour bar's Axes is the last.
     """
     import matplotlib.pyplot as plt
 
@@ -112,13 +124,16 @@ def plot_count_maps(x, configs, modes=_MODES, show_input: bool = True):
     modes = tuple(modes)
     for mode in modes:
         _check_mode(mode)
+    counts = {(mode, k, s): _counts(arr, k, s, mode) for mode in modes for k, s in configs}
+    # One colour scale for every count map, so that a 1 looks the same in every panel.
+    top = max(1, max(int(c.max()) for c in counts.values()))
     first = 1 if show_input else 0
     rows, cols = len(modes), len(configs) + first
     cell = 0.42
     fig, axes = plt.subplots(
         rows,
         cols,
-        figsize=(cols * (cell * arr.shape[1] + 0.6), rows * (cell * arr.shape[0] + 0.9)),
+        figsize=(cols * (cell * arr.shape[1] + 0.6) + 0.8, rows * (cell * arr.shape[0] + 0.9)),
         squeeze=False,
     )
     if show_input:
@@ -127,9 +142,17 @@ def plot_count_maps(x, configs, modes=_MODES, show_input: bool = True):
             fig.delaxes(axes[r, 0])
     for r, mode in enumerate(modes):
         for c, (k, s) in enumerate(configs):
-            counts = _counts(arr, k, s, mode)
-            plot_count_map(counts, ax=axes[r, first + c], title=f"{mode}, kernel {k}, stride {s}")
+            plot_count_map(
+                counts[mode, k, s],
+                ax=axes[r, first + c],
+                title=f"{mode}, kernel {k}, stride {s}",
+                vmax=top,
+            )
     fig.tight_layout()
+    count_axes = [axes[r, first + c] for r in range(rows) for c in range(len(configs))]
+    bar = fig.colorbar(count_axes[-1].images[0], ax=count_axes, shrink=0.8, pad=0.02)
+    bar.set_label("count (one scale for every map)")
+    bar.set_ticks(range(top + 1))
     return fig
 
 
