@@ -123,7 +123,7 @@ def torch_summary(python: str) -> str:
 
 def _fingerprint(build: str) -> str:
     digest = hashlib.sha256()
-    for path in (ROOT / "pyproject.toml", CONSTRAINTS):
+    for path in (ROOT / "pyproject.toml", ROOT / "grading" / "pyproject.toml", CONSTRAINTS):
         digest.update(path.read_bytes())
     digest.update(f"{build} {EDITABLE}".encode())
     return digest.hexdigest()
