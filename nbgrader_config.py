@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from nbgrader.converters import GenerateAssignment
+
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
 ROOT = Path(__file__).resolve().parent
@@ -43,3 +45,14 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "poolkit.feedback.WrapLongLines",  # after the header CSS, which it extends
 ]
+
+# The release carries no run-time state of the executed solutions: no saved widget state
+# (05's slider output states an answer), no execution timestamps. nbconvert's
+# ClearMetadataPreprocessor runs last and keeps only what nbgrader and Jupyter need.
+c.GenerateAssignment.preprocessors = [
+    *GenerateAssignment.class_traits()["preprocessors"].default(),
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+]
+c.ClearMetadataPreprocessor.enabled = True
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
+c.ClearMetadataPreprocessor.preserve_cell_metadata_mask = {"nbgrader", "editable", "deletable"}

@@ -135,10 +135,10 @@ CHEATS = {
         "pool2d",
         """
 import torch, torch.nn.functional as F
-def pool2d(X, pool_size, stride=None, mode="max"):
+def pool2d(X, kernel_size, stride=None, mode="max"):
     t = torch.as_tensor(np.asarray(X, dtype=np.float64))[None, None]
     pool = F.max_pool2d if mode == "max" else F.avg_pool2d
-    return pool(t, pool_size, stride)[0, 0].numpy()
+    return pool(t, kernel_size, stride)[0, 0].numpy()
 """,
     ),
     "02-pooling-as-convolution": (

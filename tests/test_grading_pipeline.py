@@ -137,6 +137,22 @@ def test_release_holds_no_solutions_hidden_tests_or_mark_schemes(assignment):
     assert manual, "every notebook has at least one written (manually graded) question"
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_carries_no_widget_state_or_execution_metadata(assignment):
+    """The executed solutions' run-time state stays out of the release (05's slider output
+    states an answer): no saved widget state, no execution timestamps or counts."""
+    solution = nbformat.read(notebook_path(REPO, "solutions", assignment), as_version=4)
+    assert "widgets" in solution.metadata, (
+        f"the executed {assignment} solution has no widget state, so this check would be empty"
+    )
+    release = nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
+    assert "widgets" not in release.metadata, f"{assignment}'s release carries saved widget state"
+    stamped = [i for i, c in enumerate(release.cells) if "execution" in c.metadata]
+    assert not stamped, f"{assignment}'s release carries execution timestamps in cells {stamped}"
+    counted = [i for i, c in enumerate(release.cells) if c.get("execution_count") is not None]
+    assert not counted, f"{assignment}'s release carries execution counts in cells {counted}"
+
+
 # --- autograding ----------------------------------------------------------------------
 
 
