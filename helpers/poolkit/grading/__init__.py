@@ -14,4 +14,5 @@ in parallel worker processes. Modules:
 - ``sandbox`` and ``limits``: what a student's code may not see or do while graded.
 - ``recheck`` and ``exercises``: every auto-graded exercise re-checked in clean processes.
 - ``kernel``: the grading kernelspec's command.
+- ``report``: the class report, ``grading/reports/<assignment>.html``.
 """

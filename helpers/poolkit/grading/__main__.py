@@ -1,9 +1,11 @@
-"""``python -m poolkit.grading autograde <assignment> [--workers N] [--student GLOB]``."""
+"""``python -m poolkit.grading autograde <assignment> [--workers N] [--student GLOB]``,
+``python -m poolkit.grading report <assignment> [--csv PATH ...]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +35,23 @@ def main(argv: list[str] | None = None) -> int:
         help="draw matplotlib figures into the feedback (slower; nothing is graded on them)",
     )
     commands.add_parser("install-kernelspec", help="install the grading kernelspec into this env")
+    report = commands.add_parser(
+        "report",
+        help="(re)build grading/reports/<assignment>.html from the gradebook and the CSV",
+    )
+    report.add_argument("assignment", help="assignment id, e.g. 01-pooling-basics")
+    report.add_argument(
+        "--csv",
+        action="append",
+        type=Path,
+        default=None,
+        help="the grader's CSV; repeat for a class graded in shards "
+        "(default: grading/reports/<assignment>.csv)",
+    )
+    report.add_argument("--output", type=Path, default=None, help="where to write the HTML")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(parser, args)
     if args.command == "install-kernelspec":
         from .autograde import ensure_kernelspec
 
@@ -48,6 +66,27 @@ def main(argv: list[str] | None = None) -> int:
     return autograde(
         args.assignment, args.workers, args.student, args.timeout, figures=args.figures
     )
+
+
+def _report(parser, args) -> int:
+    from .report import write_report
+
+    root = Path.cwd()
+    if not (root / "nbgrader_config.py").exists():
+        print(f"error: no nbgrader_config.py in {root}; run this from the course root")
+        return 2
+    for path in args.csv or []:
+        if not path.is_file():
+            parser.error(f"--csv {path}: no such file")
+    from nbgrader.api import MissingEntry
+
+    try:
+        path = write_report(root, args.assignment, csv_paths=args.csv, output=args.output)
+    except MissingEntry:
+        print(f"error: assignment {args.assignment!r} is not in the gradebook")
+        return 2
+    print(f"Class report: {path}")
+    return 0
 
 
 if __name__ == "__main__":

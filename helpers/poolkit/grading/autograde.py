@@ -492,7 +492,12 @@ def autograde(
         if reaped:
             print(f"Stopped {reaped} processes of this run that were still running.")
     elapsed = time.monotonic() - start
-    return _report(root, cd, assignment, students, rows, elapsed, workers)
+    code = _report(root, cd, assignment, students, rows, elapsed, workers)
+    from .report import write_report
+
+    run = {"wall_seconds": elapsed, "workers": workers, "students": len(students)}
+    print(f"Class report: {write_report(root, assignment, run).relative_to(root)}")
+    return code
 
 
 def _dispatch(root, assignment, students, workers, timeout, figures, bar) -> dict[str, dict]:
