@@ -180,6 +180,7 @@ class Worker:
         hide += [_submitted_root(config, root)]
         if db_url.startswith("sqlite:///"):
             hide.append(Path(db_url[len("sqlite:///") :].split("?")[0]).parent)
+        hide += _socket_folders(db_url)
         settings = {
             "hide": [str(p) for p in _outer(hide)],
             "readonly": [
@@ -368,6 +369,22 @@ class Worker:
         shutil.rmtree(self.ipc, ignore_errors=True)
 
 
+def _socket_folders(db_url: str) -> list[Path]:
+    """The Unix socket folders of a PostgreSQL gradebook on this machine, for kernels not to
+    see: the network namespace stops TCP, but a socket file is reached through the file
+    system. ``?host=/folder`` in the URL, or libpq's default on Debian when there is no host."""
+    if not db_url.startswith("postgresql"):
+        return []
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    hosts = url.query.get("host", ())
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    if not hosts and not url.host:
+        hosts = ["/var/run/postgresql", "/run/postgresql"]
+    return [Path(h) for h in hosts if h.startswith("/")]
+
+
 def _submitted_root(config, root: Path) -> Path:
     cd = _coursedir(config)
     return (Path(cd.root or root) / cd.submitted_directory).resolve()
@@ -491,6 +508,10 @@ def autograde(
         return 2
     config = _load_config(root)
     cd = _coursedir(config)
+    problem = _gradebook_problem(cd.db_url)
+    if problem:
+        print(f"error: {problem}")
+        return 2
     with Gradebook(cd.db_url, cd.course_id) as gb:
         try:
             gb.find_assignment(assignment)
@@ -541,6 +562,41 @@ def autograde(
         return code
     print(f"Class report: {write_report(root, assignment, run).relative_to(root)}")
     return code
+
+
+def _gradebook_problem(db_url: str) -> str | None:
+    """Why the gradebook cannot be graded into yet, or None; it changes nothing.
+
+    Opening an nbgrader ``Gradebook`` on an empty database creates the tables and the course
+    row, and shards started together on an empty PostgreSQL database would race to do it.
+    So no run starts on a database without nbgrader's tables.
+    """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    shown = make_url(db_url).render_as_string(hide_password=True)
+    if db_url.startswith("sqlite"):
+        return None  # one machine, and nbgrader's sqlite path creates what it needs
+    try:
+        engine = create_engine(db_url)
+        try:
+            tables = inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        return (
+            f"cannot open the gradebook {shown}: {exc} (install its driver, see grading/README.md)"
+        )
+    except SQLAlchemyError as exc:
+        return f"cannot open the gradebook {shown}: {str(exc).strip().splitlines()[0]}"
+    if "assignment" not in tables:
+        return (
+            f"the gradebook {shown} has no nbgrader tables yet: run `nbgrader "
+            f"generate_assignment <assignment>` and `nbgrader db upgrade` once, before "
+            f"grading (with shards, before any shard starts)"
+        )
+    return None
 
 
 def _dispatch(root, assignment, students, workers, timeout, figures, bar) -> dict[str, dict]:
