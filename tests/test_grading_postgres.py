@@ -242,7 +242,9 @@ class Cluster:
             except KeyError:
                 self.user = pwd.getpwnam("nobody")
             os.chown(self.base, self.user.pw_uid, self.user.pw_gid)
-        os.chmod(self.base, 0o700)
+        # Open like Debian's /var/run/postgresql, so that a grading kernel's own user could
+        # reach the socket if the grader did not hide its folder (the data stays 0700).
+        os.chmod(self.base, 0o755)
 
     def _as_owner(self, *args: str) -> list[str]:
         return ["runuser", "-u", self.user.pw_name, "--", *args] if self.user else list(args)
@@ -663,6 +665,74 @@ def test_no_shard_starts_on_an_empty_database(postgres, tmp_path):
         assert inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+PROBE = """
+try:
+    import psycopg as _pg
+    with _pg.connect(host={host!r}, dbname={db!r}, user={user!r}, password={password!r},
+                     connect_timeout=5) as _c:
+        _c.execute("CREATE TABLE pwned (x int)")
+    _result = "connected"
+except Exception as _e:
+    _result = f"{{type(_e).__name__}}: {{_e}}"
+print("gradebook probe:", _result)
+"""
+
+
+def test_grading_kernels_cannot_reach_the_gradebook_socket(postgres, tmp_path):
+    """A submission that knows the URL, password included, tries the server's Unix socket
+    (which the network namespace does not stop): its folder is hidden from the kernel."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    url = make_url(readme_db_url())
+    postgres.create_database(url.username, url.password, "probe_course")
+    db_url = local_url(readme_db_url(), postgres.base)
+    db_url = db_url.replace(f"/{url.database}?", "/probe_course?")
+    # Control: the socket is reachable by the user a grading kernel runs as.
+    control = [str(postgres.bin / "psql"), "-X", db_url, "-Atc", "SELECT 1"]
+    if os.geteuid() == 0:
+        uid = 61000  # poolkit.grading.autograde.UID_BASE: the first worker's kernels
+        control = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *control]
+    reached = subprocess.run(control, capture_output=True, text=True, timeout=60)
+    assert reached.stdout.strip() == "1", reached.stdout + reached.stderr
+    root = copy_course(tmp_path / "course", with_release=False)
+    with (root / "nbgrader_config.py").open("a") as f:
+        f.write(f'\nc.CourseDirectory.db_url = "{db_url}"\n')
+    nb = filled_release(ASSIGNMENT)
+    first = next(c for c in nb.cells if is_answer(c) and c.cell_type == "code")
+    probe = PROBE.format(host=str(postgres.base), db="probe_course", user=url.username,
+                         password=url.password)  # fmt: skip
+    first.source = probe + "\n" + first.source
+    folder = root / "grading" / "submitted" / "mallory" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+    run_readme(f"nbgrader generate_assignment {ASSIGNMENT}", root)
+    run = subprocess.run(
+        [sys.executable, "-m", "poolkit.grading", "autograde", ASSIGNMENT, "--workers", "1",
+         "--timeout", "60"],
+        cwd=root, env=_env(), capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    graded = nbformat.read(
+        root / "grading" / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4
+    )
+    said = [
+        out.get("text", "")
+        for cell in graded.cells
+        for out in cell.get("outputs", [])
+        if "gradebook probe:" in out.get("text", "")
+    ]
+    assert len(said) == 1, said
+    assert "connected" not in said[0].split("gradebook probe:")[1].split(":")[0]
+    assert "No such file or directory" in said[0], said[0]  # the socket is not there
+    engine = create_engine(db_url)
+    try:
+        assert "pwned" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    say(f"kernel -> gradebook socket: {said[0].strip()}")
 
 
 # --- a shard that dies --------------------------------------------------------------------
