@@ -39,7 +39,8 @@ STAMP = VENV / ".course-installed"
 CONSTRAINTS = ROOT / "constraints.txt"
 # What set-up installs editable, each with its extras. Another local distribution (an
 # instructor-only one, say) is one more entry here.
-EDITABLE = [f"{ROOT}[test]", str(ROOT / "grading")]  # grading/: the grader, poolgrader
+# grading/: the grader (poolgrader), with the PostgreSQL driver its sharded runs need.
+EDITABLE = [f"{ROOT}[test]", f"{ROOT / 'grading'}[postgresql]"]
 
 TORCH_PIN = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

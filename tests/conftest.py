@@ -8,8 +8,9 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
   they are split by assignment (each group builds its own), and those groups come first,
   alternating between the two modules, so that a long group does not end the run;
 - ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
-  ``tests/test_grading_faults.py`` (a class graded while processes are killed) are a group
-  each, scheduled after those;
+  ``tests/test_grading_faults.py`` (a class graded while processes are killed) and
+  ``tests/test_grading_postgres.py`` (a class graded in shards into a real PostgreSQL) are a
+  group each, scheduled after those;
 - the test that resolves the pinned set with pip on every supported Python waits on PyPI
   for minutes with little CPU: it is a group of its own, started first;
 - every other module is one group, which keeps its module-scoped fixtures built once.
@@ -34,12 +35,16 @@ from nbgrader_course import ASSIGNMENTS
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
 # Each grades a class of its own (a report opened in Chromium; a class graded under faults):
 # one group each, early.
-SLOW_ALONE = ("tests/test_grading_report.py", "tests/test_grading_faults.py")
+SLOW_ALONE = (
+    "tests/test_grading_report.py",
+    "tests/test_grading_faults.py",
+    "tests/test_grading_postgres.py",
+)
 QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
-             "tests/test_grading_report.py")  # fmt: skip
+             "tests/test_grading_report.py", "tests/test_grading_postgres.py")  # fmt: skip
 
 
 def pytest_addoption(parser):

@@ -61,8 +61,9 @@ def _environment_pins() -> dict[str, str]:
         if isinstance(dep, dict):
             for line in dep["pip"]:
                 if not line.startswith("-e"):
-                    name, pinned = line.split("==")
-                    pins[normal(name)] = pinned
+                    req = Requirement(line)
+                    (spec,) = req.specifier
+                    pins[normal(req.name)] = spec.version
         else:
             name, pinned, *build = dep.split("=")
             if name == "pytorch":

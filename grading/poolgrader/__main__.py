@@ -1,5 +1,5 @@
-"""``python -m poolgrader autograde <assignment> [--workers N] [--student GLOB]``,
-``python -m poolgrader report <assignment> [--csv PATH ...]``."""
+"""``python -m poolgrader autograde <assignment> [--workers N] [--student GLOB]
+[--shard K/N]``, ``python -m poolgrader report <assignment> [--csv PATH ...]``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     grade.add_argument("--student", default="*", help="only students matching this glob")
     grade.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="grade only shard K of N (1 <= K <= N), split by a stable hash of the student "
+        "id: N jobs on N machines, sharing a PostgreSQL gradebook, grade the class once",
+    )
+    grade.add_argument(
         "--timeout",
         type=int,
         default=None,
@@ -37,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("install-kernelspec", help="install the grading kernelspec into this env")
     report = commands.add_parser(
         "report",
-        help="(re)build grading/reports/<assignment>.html from the gradebook and the CSV",
+        help="(re)build grading/reports/<assignment>.html and .class.csv from the gradebook "
+        "and the grader's CSVs (every shard's)",
     )
     report.add_argument("assignment", help="assignment id, e.g. 01-pooling-basics")
     report.add_argument(
@@ -45,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         type=Path,
         default=None,
-        help="the grader's CSV; repeat for a class graded in shards "
-        "(default: grading/reports/<assignment>.csv)",
+        help="the grader's CSV; repeat for several (default: grading/reports/<assignment>.csv "
+        "and every shard's <assignment>.shard-K-of-N.csv; a student in several keeps the "
+        "newest file's rows)",
     )
     report.add_argument("--output", type=Path, default=None, help="where to write the HTML")
     args = parser.parse_args(argv)
@@ -61,15 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.timeout is not None and args.timeout < 1:
         parser.error(f"--timeout must be at least 1 second, got {args.timeout}")
-    from .autograde import autograde
+    from .autograde import autograde, parse_shard
 
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        parser.error(f"argument --shard: {exc}")
     return autograde(
-        args.assignment, args.workers, args.student, args.timeout, figures=args.figures
-    )
+        args.assignment, args.workers, args.student, args.timeout, figures=args.figures,
+        shard=shard,
+    )  # fmt: skip
 
 
 def _report(parser, args) -> int:
-    from .report import write_report
+    from .report import default_csvs, write_class_csv, write_report
 
     root = Path.cwd()
     if not (root / "nbgrader_config.py").exists():
@@ -80,11 +94,16 @@ def _report(parser, args) -> int:
             parser.error(f"--csv {path}: no such file")
     from nbgrader.api import MissingEntry
 
+    csvs = args.csv or default_csvs(root / "grading" / "reports", args.assignment)
     try:
-        path = write_report(root, args.assignment, csv_paths=args.csv, output=args.output)
+        path = write_report(root, args.assignment, csv_paths=csvs, output=args.output)
     except MissingEntry:
         print(f"error: assignment {args.assignment!r} is not in the gradebook")
         return 2
+    table = write_class_csv(root, args.assignment, csvs)
+    print(f"Merged {len(csvs)} grader CSV{'s' if len(csvs) != 1 else ''}: "
+          f"{', '.join(str(p) for p in csvs) or '(none found)'}")  # fmt: skip
+    print(f"Class CSV: {table}")
     print(f"Class report: {path}")
     return 0
 

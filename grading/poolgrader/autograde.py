@@ -3,7 +3,8 @@
 Run it from the course root (where ``nbgrader_config.py`` is). For one assignment it
 
 1. lists every student with a folder in ``grading/submitted/<student>/<assignment>/``
-   (``--student GLOB`` narrows the list);
+   (``--student GLOB`` narrows the list; ``--shard K/N`` keeps the students whose id hashes
+   to shard K, for N jobs that share a PostgreSQL gradebook);
 2. starts ``--workers`` processes (default: one per core). Each loads nbgrader once,
    starts a zygote of pre-warmed kernels, and then, for each student it takes:
    - stages a repaired copy of the submission (``poolgrader.submission``);
@@ -33,6 +34,7 @@ from __future__ import annotations
 import ast
 import csv
 import fnmatch
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -46,7 +48,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["autograde", "ensure_kernelspec"]
+__all__ = ["autograde", "ensure_kernelspec", "parse_shard", "shard_of"]
 
 KERNEL_NAME = "poolkit-grading"
 UID_BASE = 61000
@@ -178,6 +180,7 @@ class Worker:
         hide += [_submitted_root(config, root)]
         if db_url.startswith("sqlite:///"):
             hide.append(Path(db_url[len("sqlite:///") :].split("?")[0]).parent)
+        hide += _socket_folders(db_url)
         settings = {
             "hide": [str(p) for p in _outer(hide)],
             "readonly": [
@@ -366,6 +369,22 @@ class Worker:
         shutil.rmtree(self.ipc, ignore_errors=True)
 
 
+def _socket_folders(db_url: str) -> list[Path]:
+    """The Unix socket folders of a PostgreSQL gradebook on this machine, for kernels not to
+    see: the network namespace stops TCP, but a socket file is reached through the file
+    system. ``?host=/folder`` in the URL, or libpq's default on Debian when there is no host."""
+    if not db_url.startswith("postgresql"):
+        return []
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    hosts = url.query.get("host", ())
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    if not hosts and not url.host:
+        hosts = ["/var/run/postgresql", "/run/postgresql"]
+    return [Path(h) for h in hosts if h.startswith("/")]
+
+
 def _submitted_root(config, root: Path) -> Path:
     cd = _coursedir(config)
     return (Path(cd.root or root) / cd.submitted_directory).resolve()
@@ -422,7 +441,30 @@ def _worker_main(root, assignment, slot, timeout, figures, conn, parent) -> None
         worker.close()
 
 
-def students_of(root: Path, assignment: str, pattern: str = "*") -> list[str]:
+def shard_of(student: str, count: int) -> int:
+    """The shard (1 to ``count``) of a student: a stable hash of the id, the same on every
+    machine and in every run (sha256, not Python's ``hash()``, which is salted per process)."""
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N); ValueError naming the rule when it is not 1 <= K <= N."""
+    import re
+
+    rule = "must be K/N, two whole numbers with 1 <= K <= N (for example 2/4)"
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text, re.ASCII)
+    if not match:
+        raise ValueError(f"{rule}, got {text!r}")
+    k, n = int(match[1]), int(match[2])
+    if not 1 <= k <= n:
+        raise ValueError(f"{rule}, got {text!r}")
+    return k, n
+
+
+def students_of(
+    root: Path, assignment: str, pattern: str = "*", shard: tuple[int, int] | None = None
+) -> list[str]:
     config = _load_config(root)
     submitted = _submitted_root(config, root)
     if not submitted.is_dir():
@@ -430,7 +472,10 @@ def students_of(root: Path, assignment: str, pattern: str = "*") -> list[str]:
     return sorted(
         d.name
         for d in submitted.iterdir()
-        if d.is_dir() and (d / assignment).is_dir() and fnmatch.fnmatch(d.name, pattern)
+        if d.is_dir()
+        and (d / assignment).is_dir()
+        and fnmatch.fnmatch(d.name, pattern)
+        and (shard is None or shard_of(d.name, shard[1]) == shard[0])
     )
 
 
@@ -441,12 +486,18 @@ def autograde(
     timeout: int | None = None,
     root: Path | None = None,
     figures: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> int:
     """Grade every submission of ``assignment``; 0 when every student has a gradebook row.
 
     ``figures``: render matplotlib figures into the autograded notebooks (and so into the
     feedback). Off by default: nothing is graded on a figure, and drawing them is about a
     third of a notebook's run time.
+
+    ``shard`` (K, N): grade only the students of shard K of N (:func:`shard_of`). The run's
+    CSV and run file are then ``<assignment>.shard-K-of-N.csv`` and ``.run.json``, so shards
+    that share a file system keep theirs apart, and no HTML is written: the class report
+    is built once every shard has finished (``python -m poolgrader report``).
     """
     from nbgrader.api import Gradebook, MissingEntry
     from tqdm import tqdm
@@ -457,6 +508,10 @@ def autograde(
         return 2
     config = _load_config(root)
     cd = _coursedir(config)
+    problem = _gradebook_problem(cd.db_url)
+    if problem:
+        print(f"error: {problem}")
+        return 2
     with Gradebook(cd.db_url, cd.course_id) as gb:
         try:
             gb.find_assignment(assignment)
@@ -466,10 +521,11 @@ def autograde(
                 f"run `nbgrader generate_assignment {assignment}` first"
             )
             return 2
-    students = students_of(root, assignment, student)
+    students = students_of(root, assignment, student, shard)
     if not students:
+        which = f" in shard {shard[0]}/{shard[1]}" if shard else ""
         print(
-            f"error: no submissions of {assignment!r} match {student!r} in "
+            f"error: no submissions of {assignment!r} match {student!r}{which} in "
             f"{_submitted_root(config, root)}"
         )
         return 2
@@ -492,10 +548,18 @@ def autograde(
         if reaped:
             print(f"Stopped {reaped} processes of this run that were still running.")
     elapsed = time.monotonic() - start
-    code = _report(root, cd, assignment, students, rows, elapsed, workers)
-    from .report import write_report
+    stem = assignment if shard is None else f"{assignment}.shard-{shard[0]}-of-{shard[1]}"
+    code = _report(root, cd, assignment, students, rows, elapsed, workers, stem)
+    from .report import write_report, write_run
 
     run = {"wall_seconds": elapsed, "workers": workers, "students": len(students)}
+    if shard is not None:
+        write_run(root / "grading" / "reports" / f"{stem}.run.json", run)
+        print(
+            f"Shard {shard[0]}/{shard[1]} done. Once every shard has finished, build the "
+            f"class report: python -m poolgrader report {assignment}"
+        )
+        return code
     try:
         print(f"Class report: {write_report(root, assignment, run).relative_to(root)}")
     except Exception as exc:  # noqa: BLE001 (the grades are written; the report is extra)
@@ -507,6 +571,41 @@ def autograde(
             file=sys.stderr,
         )
     return code
+
+
+def _gradebook_problem(db_url: str) -> str | None:
+    """Why the gradebook cannot be graded into yet, or None; it changes nothing.
+
+    Opening an nbgrader ``Gradebook`` on an empty database creates the tables and the course
+    row, and shards started together on an empty PostgreSQL database would race to do it.
+    So no run starts on a database without nbgrader's tables.
+    """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    shown = make_url(db_url).render_as_string(hide_password=True)
+    if db_url.startswith("sqlite"):
+        return None  # one machine, and nbgrader's sqlite path creates what it needs
+    try:
+        engine = create_engine(db_url)
+        try:
+            tables = inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        return (
+            f"cannot open the gradebook {shown}: {exc} (install its driver, see grading/README.md)"
+        )
+    except SQLAlchemyError as exc:
+        return f"cannot open the gradebook {shown}: {str(exc).strip().splitlines()[0]}"
+    if "assignment" not in tables:
+        return (
+            f"the gradebook {shown} has no nbgrader tables yet: run `nbgrader "
+            f"generate_assignment <assignment>` and `nbgrader db upgrade` once, before "
+            f"grading (with shards, before any shard starts)"
+        )
+    return None
 
 
 def _dispatch(root, assignment, students, workers, timeout, figures, bar) -> dict[str, dict]:
@@ -629,12 +728,12 @@ def reap(run_id: str) -> int:
     return killed
 
 
-def _report(root, cd, assignment, students, rows, elapsed, workers) -> int:
+def _report(root, cd, assignment, students, rows, elapsed, workers, stem) -> int:
     from nbgrader.api import Gradebook, MissingEntry
 
     reports = root / "grading" / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    path = reports / f"{assignment}.csv"
+    path = reports / f"{stem}.csv"
     missing, flagged = [], []
     with Gradebook(cd.db_url, cd.course_id) as gb, path.open("w", newline="") as f:
         out = csv.writer(f)

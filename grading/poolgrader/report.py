@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import glob
 import io
 import json
 import statistics
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-__all__ = ["build_report", "collect", "write_report", "Flag", "FLAG_KINDS"]
+__all__ = ["build_report", "collect", "write_class_csv", "write_report", "Flag", "FLAG_KINDS"]
 
 # Flag kinds, in the order the report lists them: (key, label, what it means).
 FLAG_KINDS = {
@@ -144,14 +145,28 @@ def _kind_of(note: str) -> str:
     return "other"
 
 
+def default_csvs(reports: Path, assignment: str) -> list[Path]:
+    """The grader's CSVs of ``assignment`` in ``reports``: a whole-class run's and every
+    shard's (``<assignment>.shard-K-of-N.csv``)."""
+    found = [reports / f"{assignment}.csv"]
+    found += sorted(reports.glob(f"{glob.escape(assignment)}.shard-*-of-*.csv"))
+    return [p for p in found if p.is_file()]
+
+
 def _read_csvs(paths: list[Path]) -> tuple[dict[str, list[dict]], list[dict]]:
-    """student -> the CSV rows of that student, and the run files found next to the CSVs."""
+    """student -> the CSV rows of that student, and the run files found next to the CSVs.
+
+    A student found in several CSVs (a shard run again after it died, or a whole-class run
+    before the shards) keeps the rows of the newest file only, so nobody is counted twice.
+    """
     rows: dict[str, list[dict]] = {}
     runs = []
-    for path in paths:
+    for path in sorted(paths, key=lambda p: p.stat().st_mtime_ns):
+        mine: dict[str, list[dict]] = {}
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
-                rows.setdefault(row["student"], []).append(row)
+                mine.setdefault(row["student"], []).append(row)
+        rows.update(mine)
         run = path.with_suffix(".run.json")
         if run.exists():
             runs.append(json.loads(run.read_text()))
@@ -175,8 +190,7 @@ def collect(
     root = Path(root).resolve()
     _, cd = _config_and_coursedir(root)
     if csv_paths is None:
-        default = root / "grading" / "reports" / f"{assignment}.csv"
-        csv_paths = [default] if default.exists() else []
+        csv_paths = default_csvs(root / "grading" / "reports", assignment)
     csv_rows, runs = _read_csvs([Path(p) for p in csv_paths])
 
     exercises: list[Exercise] = []
@@ -659,6 +673,78 @@ def build_report(
     return render(collect(root, assignment, csv_paths, extra_flags))
 
 
+CSV_COLUMNS = [
+    "student",
+    "notebook",
+    "score",
+    "max_score",
+    "auto_score",
+    "flagged",
+    "clean_recheck",
+    "seconds",
+    "notes",
+]
+
+
+def write_class_csv(
+    root: Path, assignment: str, csv_paths: list[Path] | None = None, output: Path | None = None
+) -> Path:
+    """One CSV for the class (``grading/reports/<assignment>.class.csv``): the grader's CSVs
+    merged (a whole-class run's, every shard's), one row per student and notebook.
+
+    Score and maximum come from the gradebook now (manual grades entered so far included);
+    the in-kernel score, flags, re-check, seconds and notes from the newest grader CSV that
+    has the student. A gradebook row no CSV has says so in its notes; a CSV row with no
+    gradebook row is kept as an ERROR.
+    """
+    from nbgrader.api import Gradebook
+
+    root = Path(root).resolve()
+    reports = root / "grading" / "reports"
+    if csv_paths is None:
+        csv_paths = default_csvs(reports, assignment)
+    csv_rows, _ = _read_csvs([Path(p) for p in csv_paths])
+    _, cd = _config_and_coursedir(root)
+    out_rows = []
+    graded = set()
+    with Gradebook(cd.db_url, cd.course_id) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            student = sub.student.id
+            graded.add(student)
+            by_notebook = {r.get("notebook"): r for r in csv_rows.get(student, [])}
+            for snb in sorted(sub.notebooks, key=lambda n: n.name):
+                row = by_notebook.get(snb.name)
+                if row is None:
+                    row = {"notes": "no grader CSV has this student (graded another way?)"}
+                out_rows.append(
+                    {**row, "student": student, "notebook": snb.name,
+                     "score": snb.score, "max_score": snb.max_score}
+                )  # fmt: skip
+    for student in sorted(set(csv_rows) - graded):
+        for row in csv_rows[student]:
+            note = row.get("notes") or ""
+            if not note.startswith("ERROR"):
+                note = "ERROR: in the grader's CSV but not in the gradebook" + (
+                    f" | {note}" if note else ""
+                )
+            out_rows.append({**row, "notes": note})
+    out_rows.sort(key=lambda r: (r["student"], r.get("notebook") or ""))
+    path = Path(output) if output else reports / f"{assignment}.class.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore", restval="")
+        writer.writeheader()
+        writer.writerows(out_rows)
+    return path
+
+
+def write_run(path: Path, run: dict) -> None:
+    """Save a run's timing (wall_seconds, workers, students) for later reports."""
+    run = {**run, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run, indent=1) + "\n")
+
+
 def write_report(
     root: Path,
     assignment: str,
@@ -676,8 +762,7 @@ def write_report(
     reports = root / "grading" / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     if run is not None:
-        run = {**run, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-        (reports / f"{assignment}.run.json").write_text(json.dumps(run, indent=1) + "\n")
+        write_run(reports / f"{assignment}.run.json", run)
     path = Path(output) if output else reports / f"{assignment}.html"
     path.write_text(build_report(root, assignment, csv_paths, extra_flags), encoding="utf-8")
     return path
