@@ -288,7 +288,7 @@ def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, list
     assert "kernel was killed" in result.notes[TARGET]  # while it started, or in a cell
     assert "graded again" in result.notes[TARGET]
     assert result.totals[NETWORK][0] == result.totals[NETWORK][1] > 0  # graded normally
-    connect, resolve, interfaces = result.network.split(" | ")
+    connect, resolve, interfaces = result.network.strip().split(" | ")
     assert "not allowed while grading: using the network (socket.connect)" in connect
     assert "not allowed while grading: using the network (socket.getaddrinfo)" in resolve
     assert interfaces == "interfaces: ['lo']"  # a network namespace of its own
