@@ -737,19 +737,9 @@ def _report(root, cd, assignment, students, rows, elapsed, workers, stem) -> int
     missing, flagged = [], []
     with Gradebook(cd.db_url, cd.course_id) as gb, path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(
-            [
-                "student",
-                "notebook",
-                "score",
-                "max_score",
-                "auto_score",
-                "flagged",
-                "clean_recheck",
-                "seconds",
-                "notes",
-            ]
-        )
+        from .report import CSV_COLUMNS  # the one list of the report CSV's columns
+
+        out.writerow(CSV_COLUMNS)
         for student in students:
             row = rows.get(student, {"student": student, "error": "not graded"})
             try:
