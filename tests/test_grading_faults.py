@@ -10,7 +10,13 @@ say what happened, and correct submissions keep full marks.
 Every process of a run carries a marker in its environment (``/proc/<pid>/environ``,
 which a forked kernel inherits from the zygote), so the test finds the run's processes
 without knowing how the grader starts them. It waits for "a kernel is running student
-X" by polling the process tree, never by sleeping a fixed time.
+X" by polling the process tree, never by sleeping a fixed time. Each run gets a temporary
+folder of its own (``TMPDIR``), which must be empty when the run ends: what killed
+workers, zygotes and kernels leave behind is removed too.
+
+One correct submission also probes from its kernel what it must not reach: a TCP
+listener of the test, a host name, ``nbgrader_config.py`` (where a PostgreSQL URL holds
+its password) and the gradebook. Each must fail, and the submission keeps full marks.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -56,6 +63,16 @@ _connect = _try(lambda: _socket.socket().connect(("127.0.0.1", {port})))
 _resolve = _try(lambda: _socket.getaddrinfo("pypi.org", 443))
 _links = sorted(_name for _, _name in _socket.if_nameindex())
 print(f"connect: {{_connect}} | resolve: {{_resolve}} | interfaces: {{_links}}")
+import os as _os
+def _read(path):  # the kernel's folder is grading/autograded/<student>/<assignment>
+    try:
+        with open(path, "rb") as _f:
+            return f"read {{len(_f.read())}} bytes"
+    except OSError as _e:
+        return f"{{type(_e).__name__}}: {{_e}}"
+for _name, _path in [("config", "../../../../nbgrader_config.py"),
+                     ("gradebook", "../../../gradebook.db")]:
+    print(f"{{_name}}: {{_read(_path)}} | exists: {{_os.path.exists(_path)}}")
 """
 
 
@@ -199,7 +216,13 @@ def _grade_with_faults(built_class, tmp_path, inject):
     shutil.copytree(source, course)
     marker = f"{MARK}={uuid.uuid4().hex}"
     name, value = marker.split("=")
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **{name: value})
+    # Traversable by the kernels' users (pytest's own folders are 0700).
+    scratch = Path(tempfile.mkdtemp(prefix="faults-tmp-", dir="/tmp"))
+    scratch.chmod(0o711)
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TMPDIR=str(scratch),
+        **{name: value},
+    )  # fmt: skip
     started = time.monotonic()
     run = subprocess.Popen(
         [sys.executable, "-m", "poolgrader", "autograde", ASSIGNMENT, "--workers", "2",
@@ -218,6 +241,8 @@ def _grade_with_faults(built_class, tmp_path, inject):
     deadline = time.monotonic() + 5  # SIGKILLed processes take a moment to disappear
     while (left := _processes(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
+    temporary = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    shutil.rmtree(scratch, ignore_errors=True)
     url = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
     totals = {}
     with Gradebook(url) as gb:
@@ -227,11 +252,11 @@ def _grade_with_faults(built_class, tmp_path, inject):
             auto = [g for g in sub.grades if g.cell.cell_type == "code"]
             totals[student] = (sum(g.score for g in auto), sum(g.max_score for g in auto))
     probe = course / "grading" / "autograded" / NETWORK / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    printed = [
+    printed = "".join(
         out.get("text", "")
         for cell in nbformat.read(probe, as_version=4).cells
         for out in cell.get("outputs", [])
-    ]
+    ).splitlines()
     with (course / "grading" / "reports" / f"{ASSIGNMENT}.csv").open() as f:
         notes = {row["student"]: row["notes"] for row in csv.DictReader(f)}
     graded = sum(1 for s in students if s in notes and not notes[s].startswith("ERROR"))
@@ -239,13 +264,16 @@ def _grade_with_faults(built_class, tmp_path, inject):
           f"{seconds:.1f} s (faults injected by {injected:.1f} s)")  # fmt: skip
     return types.SimpleNamespace(
         code=run.returncode, out=out, err=err, left=left, totals=totals, notes=notes,
+        temporary=temporary, course=course,
         network=next((t for t in printed if t.startswith("connect:")), "no probe output"),
+        files={t.split(":")[0]: t for t in printed if t.startswith(("config:", "gradebook:"))},
     )  # fmt: skip
 
 
 def _check(result, killed_once: list[str]) -> None:
     assert result.code == 0, result.out + result.err
     assert result.left == [], f"processes of the run still running: {result.left}"
+    assert result.temporary == [], f"the run left temporary files: {result.temporary[:10]}"
     full = {s: t for s, t in result.totals.items() if s in (*CORRECT, NETWORK, *killed_once)}
     assert all(score == top > 0 for score, top in full.values()), result.totals
     assert result.totals["blank"][0] == 0
@@ -275,9 +303,14 @@ def test_the_zygote_killed_while_its_kernel_grades(built_class, tmp_path):
     assert "graded again" in result.notes[TARGET]
 
 
-def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, listener):
-    """TARGET's kernel is SIGKILLed; NETWORK's answer connects to 127.0.0.1 and resolves
-    a host name, and both fail (one run for both, to keep the module short)."""
+def test_a_kernel_killed_from_outside_and_no_network_or_instructor_files(
+    built_class, tmp_path, listener
+):
+    """TARGET's kernel is SIGKILLed; NETWORK's answer connects to 127.0.0.1, resolves a
+    host name, and reads nbgrader_config.py and the gradebook: all fail (one run for all,
+    to keep the module short). Both layers refuse the files: the open (audit hook) and the
+    file itself (not in the kernel's view of the file system). Control: both files are
+    there for the grader."""
 
     def kill_kernel(run, marker):
         _kill_when_running(run, marker, {TARGET: [_kernel]})
@@ -293,3 +326,11 @@ def test_a_kernel_killed_from_outside_and_no_network(built_class, tmp_path, list
     assert "not allowed while grading: using the network (socket.getaddrinfo)" in resolve
     assert interfaces == "interfaces: ['lo']"  # a network namespace of its own
     assert listener.accepted == 1  # the test's own control connection only
+    print(f"file probe inside the kernel: {result.files}")
+    assert (result.course / "nbgrader_config.py").stat().st_size > 0
+    assert (result.course / "grading" / "gradebook.db").stat().st_size > 0
+    assert set(result.files) == {"config", "gradebook"}, result.files
+    for name, line in result.files.items():
+        read, exists = line.split(" | ")
+        assert read.startswith(f"{name}: PermissionError: not allowed while grading: opening")
+        assert exists == "exists: False", line  # hidden, not only refused

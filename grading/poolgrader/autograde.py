@@ -177,6 +177,10 @@ class Worker:
                 cd.source_with_tests_directory,
             )
         ] + [self.staging, Path(cd.root) / ".git", Path(cd.root) / "grading"]
+        # The whole course folder: nbgrader_config.py (a PostgreSQL URL holds its password),
+        # the gradebook, the instructor's tests and anything added later. Shown again,
+        # read-only: poolkit's own folder, the Python environment and the release.
+        hide += [Path(cd.root)]
         hide += [_submitted_root(config, root)]
         if db_url.startswith("sqlite:///"):
             hide.append(Path(db_url[len("sqlite:///") :].split("?")[0]).parent)
@@ -184,7 +188,14 @@ class Worker:
         settings = {
             "hide": [str(p) for p in _outer(hide)],
             "readonly": [
-                str(p) for p in _outer([Path(poolkit.__file__).parents[1], Path(sys.prefix)])
+                str(p)
+                for p in _outer(
+                    [
+                        Path(poolkit.__file__).resolve().parent,
+                        Path(sys.prefix),
+                        Path(cd.root) / cd.release_directory,
+                    ]
+                )
             ],
             "limits": self.limits.as_dict(),
             "uid": UID_BASE + slot,
@@ -540,6 +551,8 @@ def autograde(
         smoothing=0.1,
         dynamic_ncols=True,
     )
+    remove_stale_scratch()
+    scratch, saved_tmpdir = _enter_scratch()
     try:
         rows = _dispatch(root, assignment, students, workers, timeout, figures, bar)
     finally:
@@ -547,6 +560,7 @@ def autograde(
         reaped = reap(run_id)
         if reaped:
             print(f"Stopped {reaped} processes of this run that were still running.")
+        _leave_scratch(scratch, saved_tmpdir)
     elapsed = time.monotonic() - start
     stem = assignment if shard is None else f"{assignment}.shard-{shard[0]}-of-{shard[1]}"
     code = _report(root, cd, assignment, students, rows, elapsed, workers, stem)
@@ -698,6 +712,47 @@ def _dispatch(root, assignment, students, workers, timeout, figures, bar) -> dic
                 proc.join()
             pipe.close()
     return rows
+
+
+SCRATCH_PREFIX = "poolgrader-run-"
+
+
+def _enter_scratch() -> tuple[Path, str | None]:
+    """Make the run's one temporary folder and make it every process's TMPDIR.
+
+    Workers, zygotes, kernels and re-checks make their folders (pipes, staged copies,
+    kernel homes, re-check folders) inside it, so that one ``rmtree`` at the end removes
+    them all, also those of a worker, zygote or kernel that was SIGKILLed and could not
+    clean up. Traversable by others (0711, not listable): kernels run as users of their own.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    os.chmod(scratch, 0o711)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None  # read TMPDIR again
+    return scratch, saved
+
+
+def _leave_scratch(scratch: Path, saved: str | None) -> None:
+    if saved is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved
+    tempfile.tempdir = None
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def remove_stale_scratch() -> list[Path]:
+    """Remove the temporary folders of runs whose grading command is gone (SIGKILLed with
+    its whole process group, or a machine that lost power); return them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists() or not Path("/proc").is_dir():
+            continue  # still running (or no /proc to tell)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def reap(run_id: str) -> int:

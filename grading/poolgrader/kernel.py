@@ -25,8 +25,13 @@ def default_settings(cwd: Path) -> dict:
     if root is None:
         return {"hide": [], "readonly": [], "limits": GradingLimits().limits().as_dict()}
     return {
-        "hide": [str(root / name) for name in ("solutions", "grading", ".git")],
-        "readonly": [str(Path(sys.prefix)), str(Path(poolkit.__file__).resolve().parents[1])],
+        # the course folder, shown again read-only where the kernel needs it (see autograde)
+        "hide": [str(root)],
+        "readonly": [
+            str(Path(sys.prefix)),
+            str(Path(poolkit.__file__).resolve().parent),
+            str(root / "notebooks"),
+        ],
         "limits": GradingLimits().limits().as_dict(),
     }
 

@@ -113,7 +113,13 @@ def _locked_flags(path: Path) -> int:
 
 
 def isolate_filesystem(hide: list[Path], keep: Path | None, readonly: list[Path]) -> None:
-    """Enter a private mount namespace; hide folders (but ``keep``); make others read-only."""
+    """Enter a private mount namespace; hide folders (but ``keep``); make others read-only.
+
+    A folder of ``readonly`` (or ``keep``) inside a hidden one is shown again at its place
+    (read-only; ``keep`` writable): hiding the whole course folder and showing back poolkit,
+    the Python environment and the kernel's own folder hides everything else in it, files
+    such as ``nbgrader_config.py`` included, and whatever is added to it later.
+    """
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     if uid == 0:
@@ -124,15 +130,18 @@ def isolate_filesystem(hide: list[Path], keep: Path | None, readonly: list[Path]
         Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
         Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    keep_fd = os.open(keep, os.O_RDONLY | os.O_DIRECTORY) if keep else None
+    shown = [p for p in ([keep] if keep else []) + list(readonly) if p.is_dir()]
+    # Opened before anything is hidden: the bind mounts below come from these handles.
+    fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in shown}
     try:
         for folder in hide:
             if not folder.is_dir():
                 continue
             _mount(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64k,mode=755")
-            if keep is not None and keep.is_relative_to(folder):
-                (folder / keep.relative_to(folder)).mkdir(parents=True, exist_ok=True)
-                _mount(libc, f"/proc/self/fd/{keep_fd}", keep, None, _MS_BIND)
+            for path in shown:
+                if path.is_relative_to(folder) and path != folder:
+                    (folder / path.relative_to(folder)).mkdir(parents=True, exist_ok=True)
+                    _mount(libc, f"/proc/self/fd/{fds[path]}", path, None, _MS_BIND | _MS_REC)
             flags = _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
             _mount(libc, None, folder, None, flags)
         for folder in readonly:
@@ -143,8 +152,8 @@ def isolate_filesystem(hide: list[Path], keep: Path | None, readonly: list[Path]
             _mount(libc, None, folder, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | locked)
         _private_proc(libc)
     finally:
-        if keep_fd is not None:
-            os.close(keep_fd)
+        for fd in fds.values():
+            os.close(fd)
 
 
 # What a /proc that shows only the process itself still offers: system information files.
@@ -254,13 +263,17 @@ _RESOLVE_EVENTS = frozenset(
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
+def install_audit_hook(hidden: list[Path], writable: list[Path], shown: list[Path] = ()) -> None:
     """Refuse process creation, ctypes, signals to others, gc walks and forbidden file access.
+
+    Files in ``hidden`` folders are refused, except in the ``shown`` folders inside them
+    (what :func:`isolate_filesystem` shows again: poolkit, the Python environment).
 
     The hook holds its own references to C functions (``posix.getcwd``, ``posix.getpid``)
     so that patching ``os`` from student code cannot change what it sees.
     """
     hidden_t = tuple(str(p) for p in hidden)
+    shown_t = tuple(str(p) for p in shown)
     writable_t = tuple(str(p) for p in writable)
     getcwd, getpid, fspath = posix.getcwd, posix.getpid, os.fspath
     sep = "/"
@@ -318,13 +331,13 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS
             )
-            if inside(path, hidden_t):
+            if inside(path, hidden_t) and not inside(path, shown_t):
                 refuse(f"opening {path}")
             if writing and not inside(path, writable_t):
                 refuse(f"writing {path}")
         elif event in _LIST_EVENTS and args:
             path = absolute(args[0]) if args[0] is not None else getcwd()
-            if path and inside(path, hidden_t):
+            if path and inside(path, hidden_t) and not inside(path, shown_t):
                 refuse(f"listing {path}")
         elif event in _WRITE_EVENTS or event in _LINK_EVENTS:
             for arg in args[:2]:
@@ -385,7 +398,7 @@ def enter(
         layers.append(f"unprivileged user {uid}")
     if parent is not None:
         set_parent_death_signal(parent)
-    install_audit_hook(hide, writable)
+    install_audit_hook(hide, writable, shown=[*([keep] if keep else []), *readonly])
     layers.append(
         "audit hook (no processes, ctypes, signals, gc walks, hidden files or network sockets)"
     )

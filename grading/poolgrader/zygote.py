@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,7 +114,7 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
         os.dup2(devnull, fd)
     settings = request["settings"]
     uid = settings.get("uid")
-    home = Path(tempfile.mkdtemp(prefix="poolkit-kernel-"))
+    home = Path(request["home"])  # made by the zygote, which removes it when this child ends
     if os.getuid() == 0 and uid is not None:
         os.chown(home, uid, uid)
         if request["kind"] == "recheck":  # its scratch folder, made by the grader
@@ -173,6 +174,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
     sel.register(listener, selectors.EVENT_READ, "listen")
     sel.register(sys.stdin, selectors.EVENT_READ, "parent")
     children: dict[int, socket.socket] = {}
+    homes: dict[int, str] = {}  # pid -> the child's home folder, removed when it ends
     buffers: dict[socket.socket, bytes] = {}
     me = os.getpid()
     print("ready", flush=True)
@@ -188,6 +190,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
                         except ChildProcessError:
                             pass
                         sandbox.remove_cgroup(pid)
+                        shutil.rmtree(homes.pop(pid, ""), ignore_errors=True)
                     os._exit(0)
             elif key.data == "listen":
                 conn, _ = listener.accept()
@@ -209,6 +212,10 @@ def serve(socket_path: str, modules: list[str]) -> None:
                     continue
                 line, _, buffers[conn] = buffers[conn].partition(b"\n")
                 request = json.loads(line)
+                # The child's home and temporary folder: made here, so that the zygote
+                # can remove it when the child ends (a student's files do not outlive the
+                # kernel, for the next kernel of the same user to find).
+                request["home"] = tempfile.mkdtemp(prefix="poolkit-kernel-")
                 pid = os.fork()
                 if pid == 0:
                     try:
@@ -222,6 +229,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
                     finally:
                         os._exit(70)
                 children[pid] = conn
+                homes[pid] = request["home"]
                 _send(conn, {"pid": pid})
         while children:
             try:
@@ -232,6 +240,7 @@ def serve(socket_path: str, modules: list[str]) -> None:
                 break
             conn = children.pop(pid, None)
             sandbox.remove_cgroup(pid)
+            shutil.rmtree(homes.pop(pid, ""), ignore_errors=True)
             if conn is not None:
                 _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
 
