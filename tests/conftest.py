@@ -4,15 +4,21 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 
 - nbval's cells of one notebook share a kernel, so a notebook is one group;
 - the browser tests share one JupyterLab server and one Chromium: one group;
-- the two slow grading modules build a class per assignment in a module-scoped fixture, so
-  they are split by assignment (each group builds its own), and those groups come first,
-  alternating between the two modules, so that a long group does not end the run;
+- the two slow grading modules build a class per assignment, so they are split by
+  assignment (each group builds its own), and those groups come first, alternating
+  between the two modules, so that a long group does not end the run;
+- ``tests/test_course_feedback.py`` reads 04's pipeline class (``stock_graded``, built
+  once per worker): it joins the group of ``tests/test_grading_pipeline.py`` for 04, so
+  that class is graded once, not twice;
 - ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
   ``tests/test_grading_faults.py`` (a class graded while processes are killed) and
   ``tests/test_grading_postgres.py`` (a class graded in shards into a real PostgreSQL) are a
   group each, scheduled after those;
 - the test that resolves the pinned set with pip on every supported Python waits on PyPI
-  for minutes with little CPU: it is a group of its own, started first;
+  for minutes with little CPU: under xdist, the first worker to finish collecting starts
+  that resolution in a background process (``pip_resolution``), and the test, a group of
+  its own scheduled last, reads its result; so the wait overlaps the whole run instead of
+  holding a worker (and a core's share of the work) for minutes;
 - every other module is one group, which keeps its module-scoped fixtures built once.
 
 xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
@@ -21,15 +27,22 @@ xdist's ``pytest_xdist_make_scheduler`` hook.
 
 ``--quick`` (``python3 course.py test --quick``) is the developers' loop: the unit and
 property tests and QUICK_ASSIGNMENT's nbgrader pipeline (generate, autograde, feedback); no
-nbval, Validator, browser, attack-corpus or grading-CLI tests, and nothing that needs the
-network. CI runs everything.
+nbval, Validator, browser, attack-corpus or grading-CLI tests, no second notebook's
+feedback class, and nothing that needs the network. Its Hypothesis tests run a tenth of
+their examples (the "quick" profile; every ``max_examples`` is written through
+``strategies.examples``). CI runs everything.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from nbgrader_course import ASSIGNMENTS
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
@@ -44,7 +57,12 @@ QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
-             "tests/test_grading_report.py", "tests/test_grading_postgres.py")  # fmt: skip
+             "tests/test_grading_report.py", "tests/test_grading_postgres.py",
+             "tests/test_course_feedback.py")  # fmt: skip
+# Modules that read another module's graded class join its group: (module, assignment).
+SHARES_PIPELINE_CLASS = {"tests/test_course_feedback.py": "04-backprop"}
+# The quick tier's share of each Hypothesis test's examples (tests/strategies.examples).
+settings.register_profile("quick", max_examples=10)
 
 
 def pytest_addoption(parser):
@@ -53,6 +71,66 @@ def pytest_addoption(parser):
         action="store_true",
         help="the developers' loop: unit and property tests, one assignment's pipeline",
     )
+
+
+def pytest_configure(config):
+    if config.getoption("--quick"):
+        settings.load_profile("quick")  # before the test modules are imported
+
+
+def _background_folder(config) -> Path | None:
+    """Where this xdist run's background pip resolution writes (None without xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    return Path(tempfile.gettempdir()) / f"course-pip-resolution-{workerinput['testrunuid']}"
+
+
+def pytest_collection_finish(session):
+    """Start the network test's pip resolution now, once per run, if it was selected."""
+    folder = _background_folder(session.config)
+    if folder is None or not any(item.nodeid.startswith(NETWORK_TESTS) for item in session.items):
+        return
+    try:
+        folder.mkdir()  # the first worker to get here starts it; the others see the folder
+    except FileExistsError:
+        return
+    from lock import start_resolving
+
+    start_resolving(folder)
+
+
+@pytest.fixture
+def pip_resolution(request, tmp_path):
+    """(folder, runs): ``lock.resolve_all``'s result under constraints.txt, and the folder
+    with pip's logs; from the background process when one was started, else resolved here."""
+    from lock import CONSTRAINTS, resolve_all, resolved_in
+
+    folder = _background_folder(request.config)
+    if folder is None or not folder.exists():
+        return tmp_path, resolve_all(tmp_path, constraints=CONSTRAINTS)
+    runs = resolved_in(folder, timeout=1800)
+    if runs is None:
+        err = (folder / "resolving.err").read_text()[-3000:]
+        pytest.fail(f"the background pip resolution gave nothing in 30 min:\n{err}")
+    for log in folder.glob("pip-*.log"):
+        shutil.copy2(log, tmp_path)
+    shutil.rmtree(folder, ignore_errors=True)
+    return tmp_path, runs
+
+
+@pytest.fixture(scope="session")
+def stock_graded(tmp_path_factory):
+    """assignment -> its pipeline class graded with stock nbgrader (tests/pipeline_class.py),
+    built on first use and kept for the session, so modules that read the same class share it
+    (the scheduler below puts them on one worker)."""
+    from pipeline_class import build
+
+    @functools.cache
+    def get(assignment: str):
+        return build(assignment, tmp_path_factory.mktemp(assignment))
+
+    return get
 
 
 def in_quick_tier(item) -> bool:
@@ -70,10 +148,15 @@ def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
     """(scheduling rank, group name) of the test ``nodeid``."""
     path = nodeid.split("::", 1)[0]
     if nodeid.startswith(NETWORK_TESTS):
-        # It mostly waits on PyPI (2-8 min here): started first, it overlaps the rest.
-        return (0, -1), "network"
+        # Its pip runs (2-8 min here, waiting on PyPI) started in the background when
+        # collection ended: last, it finds them done or nearly.
+        return (3, 0), "network"
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
+    if path in SHARES_PIPELINE_CLASS:
+        path, assignment = "tests/test_grading_pipeline.py", SHARES_PIPELINE_CLASS[path]
+        index = ASSIGNMENTS.index(assignment)
+        return (0, 2 * index + SPLIT_BY_ASSIGNMENT.index(path)), f"{path}:{assignment}"
     if path in SLOW_ALONE:
         return (0, 2 * len(ASSIGNMENTS) + SLOW_ALONE.index(path)), path
     if path in SPLIT_BY_ASSIGNMENT:

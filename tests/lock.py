@@ -139,8 +139,52 @@ HEADER = """\
 """
 
 
+RESULT = "resolved.json"
+
+
+def resolve_into(workdir: Path) -> None:
+    """resolve_all() under constraints.txt, its outcome written to ``workdir/RESULT`` (for
+    the test suite, which starts it in the background: see tests/conftest.py)."""
+    runs = resolve_all(workdir, constraints=CONSTRAINTS)
+    outcome = {v: [pins, proc.returncode, proc.stderr] for v, (pins, proc) in runs.items()}
+    part = workdir / f"{RESULT}.part"
+    part.write_text(json.dumps(outcome))
+    part.rename(workdir / RESULT)  # whole, or not there
+
+
+def start_resolving(workdir: Path) -> subprocess.Popen:
+    """resolve_into(workdir) in a process of its own; it mostly waits on PyPI."""
+    with (workdir / "resolving.err").open("w") as err:
+        return subprocess.Popen(
+            [sys.executable, __file__, "--into", str(workdir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+
+
+def resolved_in(workdir: Path, timeout: float) -> dict[str, tuple] | None:
+    """What resolve_into(workdir) found, as resolve_all() returns it, once it is written;
+    None if nothing came within ``timeout`` seconds."""
+    import time
+    import types
+
+    deadline = time.monotonic() + timeout
+    while not (workdir / RESULT).exists():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(1)
+    outcome = json.loads((workdir / RESULT).read_text())
+    return {
+        v: (pins, types.SimpleNamespace(returncode=code, stderr=err))
+        for v, (pins, code, err) in outcome.items()
+    }
+
+
 def main() -> int:
     import tempfile
+
+    if sys.argv[1:2] == ["--into"]:
+        resolve_into(Path(sys.argv[2]))
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = resolve_all(Path(tmp))

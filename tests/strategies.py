@@ -1,6 +1,15 @@
 """Hypothesis strategies shared by the shapes and reference tests."""
 
+from hypothesis import settings
 from hypothesis import strategies as st
+
+
+def examples(n: int, **kwargs) -> settings:
+    """Settings for ``n`` examples, scaled by the loaded profile: all of them by default,
+    a tenth in the quick tier (``python3 course.py test --quick`` loads the "quick" profile,
+    whose max_examples is 10 against Hypothesis's default of 100)."""
+    scaled = max(3, n * settings.default.max_examples // 100)
+    return settings(max_examples=scaled, deadline=None, **kwargs)
 
 
 def int_or_pair(ints):

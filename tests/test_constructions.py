@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from poolkit import constructions as pc
 from poolkit.checks import ForbiddenCallError
 from poolkit.viz import soft
+from strategies import examples
 from torch import nn
 
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = examples(25)
 
 
 @st.composite

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from poolkit import cost
 from poolkit.checks import ForbiddenCallError
+from strategies import examples
 
-FAST = settings(max_examples=100, deadline=None)
+FAST = examples(100)
 
 
 @st.composite
@@ -73,7 +74,7 @@ def test_counting_loop_matches_torch_and_the_closed_form(layer, mode, seed):
     assert cost.pool2d_cost(c, *hw, k, s, p, mode, ceil_mode, include_pad) == expected
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(layers(max_size=400), st.sampled_from(["max", "avg"]))
 def test_closed_form_on_large_inputs_matches_torch_window_sizes(layer, mode):
     c, hw, k, s, p, ceil_mode, include_pad = layer

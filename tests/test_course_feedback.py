@@ -1,7 +1,8 @@
 """The feedback a student gets for a plausible wrong answer says what to fix.
 
-A temporary course grades one submission to 04 with stock nbgrader (autograde, then
-generate_feedback): the model answers, except a max-pool backward pass that shares each
+04's pipeline class (``tests/pipeline_class.py``, graded with stock nbgrader's autograde and
+generate_feedback, and shared with ``test_grading_pipeline.py``) has a submission with the
+model answers, except a max-pool backward pass that shares each
 window's gradient among tied maxima (CS231n's mask ``window == window.max()``). Its
 feedback page must name how many entries differ, the first differing index with the
 expected and the returned value, and the ties pitfall with torch's rule; and its long lines
@@ -11,42 +12,36 @@ torch and from the wrong rule itself, not read from the page.
 
 from __future__ import annotations
 
-import nbformat
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from nbgrader_course import copy_course, filled_release, html_text, nbgrader
+from nbgrader_course import html_text
 from wrong_answers import WRONG_ANSWERS
 
 ASSIGNMENT = "04-backprop"
-STUDENT = "ties-shared"
 
 # The visible tie case of 04's test_max_pool2d_backward (kernel 2, stride 1).
 X_TIES = np.array([[1, 3, 3], [3, 2, 0], [0, 3, 1]], dtype=np.float64)
 DY_TIES = np.array([[1, 2], [3, 4]], dtype=np.float64)
 
 
-def _tie_sharing_answer() -> tuple[str, str]:
-    (entry,) = [
-        (answer_id, source)
-        for answer_id, source, _ in WRONG_ANSWERS[ASSIGNMENT]
+def _tie_sharing_index() -> int:
+    """The tie-sharing answer's index in WRONG_ANSWERS[04]: its student is ``wrong-<index>``."""
+    (index,) = [
+        i
+        for i, (answer_id, source, _) in enumerate(WRONG_ANSWERS[ASSIGNMENT])
         if answer_id == "max_pool2d_backward" and "tied.sum()" in source
     ]
-    return entry
+    return index
 
 
 @pytest.fixture(scope="module")
-def feedback_page(tmp_path_factory):
-    root = copy_course(tmp_path_factory.mktemp("feedback"), with_release=False)
-    nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=root)
-    answer_id, source = _tie_sharing_answer()
-    path = root / "grading/submitted" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    path.parent.mkdir(parents=True)
-    nbformat.write(filled_release(ASSIGNMENT, {answer_id: source}), path)
-    nbgrader("autograde", ASSIGNMENT, "--force", cwd=root)
-    nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
-    page = root / "grading/feedback" / STUDENT / ASSIGNMENT / f"{ASSIGNMENT}.html"
+def feedback_page(stock_graded):
+    index = _tie_sharing_index()
+    graded = stock_graded(ASSIGNMENT)
+    page = graded.root / "grading/feedback" / f"wrong-{index}" / ASSIGNMENT
+    page = page / f"{ASSIGNMENT}.html"
     assert page.exists(), "generate_feedback wrote no page"
     return page
 

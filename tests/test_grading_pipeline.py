@@ -21,71 +21,23 @@ from nbgrader.api import Gradebook
 from nbgrader_course import (
     ASSIGNMENTS,
     REPO,
-    copy_course,
     filled_release,
-    first_function,
     html_text,
     is_answer,
     is_test,
-    nbgrader,
     normalised_lines,
     notebook_path,
     secret_lines,
 )
+from pipeline_class import TAMPERED
 from wrong_answers import WRONG_ANSWERS
-
-TAMPERED = "warning-and-deleted-tests"
-
-WARNING_WRAPPER = """
-
-import functools as _functools
-import warnings as _warnings
-_unwarned_{name} = {name}
-
-
-@_functools.wraps(_unwarned_{name})
-def {name}(*args, **kwargs):
-    _warnings.warn("a library deprecation notice that has nothing to do with the answer",
-                   UserWarning)
-    return _unwarned_{name}(*args, **kwargs)
-"""
-
-
-def _submissions(assignment: str) -> dict[str, nbformat.NotebookNode]:
-    """Student id -> submitted notebook, for the behaviours this module checks."""
-    release = nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
-    solved = filled_release(assignment)
-    subs = {"solution": solved, "blank": release}
-
-    for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
-        subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
-
-    # One solved notebook for two rules that have nothing to do with the answers: its first
-    # answer warns on stderr whenever it is called (by the restored tests), and its test
-    # cells are deleted. Each test below checks its own half.
-    tampered = filled_release(assignment)
-    first_answer = next(c for c in tampered.cells if is_answer(c) and c.cell_type == "code")
-    first_answer.source += WARNING_WRAPPER.format(name=first_function(first_answer.source))
-    tampered.cells = [c for c in tampered.cells if not is_test(c)]
-    subs[TAMPERED] = tampered
-    return subs
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
-def graded(request, tmp_path_factory):
+def graded(request, stock_graded):
     """A temporary course in which one assignment was generated, submitted, autograded and
-    turned into feedback with stock nbgrader commands."""
-    assignment = request.param
-    root = copy_course(tmp_path_factory.mktemp(assignment), with_release=False)
-    nbgrader("generate_assignment", assignment, "--force", cwd=root)
-    subs = _submissions(assignment)
-    for student, nb in subs.items():
-        path = root / "grading" / "submitted" / student / assignment / f"{assignment}.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-    nbgrader("autograde", assignment, "--force", cwd=root)
-    nbgrader("generate_feedback", assignment, "--force", cwd=root)
-    return types.SimpleNamespace(assignment=assignment, root=root, students=list(subs))
+    turned into feedback with stock nbgrader commands (built once per test process)."""
+    return stock_graded(request.param)
 
 
 def _grades(graded, student: str) -> dict[str, object]:

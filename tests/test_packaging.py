@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 import yaml
-from lock import CONSTRAINTS, CUDA_ONLY, PYTHONS, REPO, normal, requirements, resolve_all
+from lock import CONSTRAINTS, CUDA_ONLY, PYTHONS, REPO, normal, requirements
 from packaging.requirements import Requirement
 
 _spec = importlib.util.spec_from_file_location("course", REPO / "course.py")
@@ -117,10 +117,10 @@ def test_installed_versions_are_the_locked_ones():
 
 
 @pytest.mark.network
-def test_the_locked_set_resolves_on_every_supported_python(tmp_path):
+def test_the_locked_set_resolves_on_every_supported_python(pip_resolution):
     """pip resolves pyproject.toml under constraints.txt on 3.11-3.13 to exactly the lock,
     reading wheels' metadata without downloading them (torch's wheel is 0.5 GB)."""
-    runs = resolve_all(tmp_path, constraints=CONSTRAINTS)
+    tmp_path, runs = pip_resolution
     for python, (resolved, proc) in runs.items():
         assert proc.returncode == 0, f"Python {python}: pip failed:\n{proc.stderr[-3000:]}"
         lock = _pins(_lock_lines(), python)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 from poolkit import reference
 from poolkit.reference import (
@@ -24,9 +24,9 @@ from poolkit.reference import (
     max_pool2d,
     max_pool2d_backward,
 )
-from strategies import int_or_pair, invalid
+from strategies import examples, int_or_pair, invalid
 
-SETTINGS = settings(max_examples=500, deadline=None, derandomize=True, database=None)
+SETTINGS = examples(500, derandomize=True, database=None)
 ATOL = 1e-12
 NAN, INF = float("nan"), float("inf")
 

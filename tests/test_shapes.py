@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from poolkit import reference
 from poolkit.shapes import pool2d_output_shape, pool_output_size
-from strategies import int_or_pair, invalid
+from strategies import examples, int_or_pair, invalid
 
-SETTINGS = settings(max_examples=500, deadline=None, derandomize=True, database=None)
+SETTINGS = examples(500, derandomize=True, database=None)
 
 # torch's rejections: RuntimeError from its shape checks (IndexError from avg_pool2d's
 # dimension check on 1-D and 2-D tensors), TypeError from its argument parser.

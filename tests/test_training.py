@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from poolkit.checks import ForbiddenCallError, from_scratch  # noqa: E402
 from poolkit.viz.training import (  # noqa: E402
@@ -27,6 +27,7 @@ from poolkit.viz.training import (  # noqa: E402
     plot_loss_curves,
 )
 from poolkit.worked_example import conv_pool_mse  # noqa: E402
+from strategies import examples  # noqa: E402
 
 POOLS = {"avg": F.avg_pool2d, "max": F.max_pool2d}
 X = np.arange(1.0, 10.0).reshape(3, 3)
@@ -100,7 +101,7 @@ def test_the_article_example(pool):
     np.testing.assert_array_equal(got.dL_dK, conv.weight.grad[0, 0].numpy())
 
 
-@settings(max_examples=40, deadline=None)
+@examples(40)
 @given(problems(), st.sampled_from(["avg", "max"]))
 def test_matches_nn_modules(problem, pool):
     x, k, target = problem
@@ -112,7 +113,7 @@ def test_matches_nn_modules(problem, pool):
     np.testing.assert_allclose(got.dL_dK, conv.weight.grad[0, 0].numpy(), rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=20, deadline=None)
+@examples(20)
 @given(problems(), st.sampled_from(["avg", "max"]))
 def test_dS_dK_is_the_gradient_of_S_alone(problem, pool):
     x, k, target = problem
@@ -196,7 +197,7 @@ def a_squared(x, kernel_shape):
     return float((module_dS_dK(x, np.zeros(kernel_shape), "avg") ** 2).sum())
 
 
-@settings(max_examples=12, deadline=None)
+@examples(12)
 @given(problems(), st.floats(0.05, 0.95))
 # x sums to 0, so dS/dK is rounding error: an example hypothesis once found.
 @example((np.array([[0.0, 0.0, 0.0], [1.0, -3.0, 2.0]]), np.zeros((1, 1)), 1.0), 0.5)

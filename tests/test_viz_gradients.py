@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from poolkit.viz.gradients import (  # noqa: E402
     explorer_state,
@@ -24,6 +24,7 @@ from poolkit.viz.gradients import (  # noqa: E402
     plot_count_map,
     plot_count_maps,
 )
+from strategies import examples  # noqa: E402
 
 POOLS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
 
@@ -58,7 +59,7 @@ def settings_2d(draw):
     return x, kernel, stride, mode
 
 
-@settings(max_examples=120, deadline=None)
+@examples(120)
 @given(settings_2d())
 def test_explorer_state_matches_torch(case):
     x, kernel, stride, mode = case

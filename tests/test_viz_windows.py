@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from matplotlib.patches import Rectangle
 from poolkit.viz import windows as vw
+from strategies import examples
 
 CEIL_EXAMPLE = np.array(
     [[1, 2, 0, 3, 1], [0, 1, 2, 3, 1], [1, 2, 1, 0, 0], [5, 2, 3, 1, 1], [2, 1, 0, 1, 1]],
@@ -72,7 +73,7 @@ def _sizes(config):
 # --- the explorer's model against torch -------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@examples(300)
 @given(
     hw=st.tuples(st.integers(1, 7), st.integers(1, 7)),
     config=settings_,
@@ -94,7 +95,7 @@ def test_explorer_output_and_size_match_torch_or_torch_rejects_it(hw, config, se
     np.testing.assert_allclose(view.output, expected, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(
     size=st.integers(1, 9),
     k=st.integers(1, 4),
