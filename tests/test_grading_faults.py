@@ -1,16 +1,17 @@
 """Real faults during a class run of ``python -m poolgrader autograde``.
 
-One class of one assignment is built once; each test grades a fresh copy of it with the
-real grader and, while a grading kernel runs a chosen student, SIGKILLs from outside:
-the worker grading that student (as the OOM killer would), the zygote that forks its
-kernels, or the kernel itself. Each time the run must exit 0, leave no process behind,
-give every student a gradebook row (read with nbgrader's Gradebook API) and notes that
-say what happened, and correct submissions keep full marks.
+One class of one assignment is graded once with the real grader, and while grading
+kernels run chosen students, the test SIGKILLs from outside, each fault on a student of
+its own: the worker grading that student (as the OOM killer would; for one student on
+both attempts), the zygote that forks its kernels, and the kernel itself. The run must
+exit 0, leave no process behind, give every student a gradebook row (read with
+nbgrader's Gradebook API) and notes that say what happened, and correct submissions keep
+full marks. (One run for every fault: a run per fault graded the class three times.)
 
 Every process of a run carries a marker in its environment (``/proc/<pid>/environ``,
 which a forked kernel inherits from the zygote), so the test finds the run's processes
 without knowing how the grader starts them. It waits for "a kernel is running student
-X" by polling the process tree, never by sleeping a fixed time. Each run gets a temporary
+X" by polling the process tree, never by sleeping a fixed time. The run gets a temporary
 folder of its own (``TMPDIR``), which must be empty when the run ends: what killed
 workers, zygotes and kernels leave behind is removed too.
 
@@ -45,8 +46,10 @@ from wrong_answers import WRONG_ANSWERS
 ASSIGNMENT = "01-pooling-basics"
 MARK = "POOLKIT_TEST_FAULT_RUN"
 # Students are graded in the order of their names: these two first, one per worker.
-TARGET = "0-target"  # a correct submission whose kernel is killed
+TARGET = "0-target"  # a correct submission whose worker is killed once
 TWICE = "1-twice"  # a correct submission whose worker is killed on both attempts
+ZYGOTE = "2-zygote"  # a correct submission whose kernel's zygote is killed
+KERNEL = "3-kernel"  # a correct submission whose kernel is killed
 CORRECT = [f"correct-{i}" for i in range(4)]
 NETWORK = "network"  # a correct submission whose answer cell also tries the network
 
@@ -116,14 +119,14 @@ def _slow_correct():
 
 @pytest.fixture(scope="module")
 def built_class(tmp_path_factory, listener):
-    """The class, built once: 9 students (7 correct, 1 wrong, 1 blank), nothing graded."""
+    """The class, built once: 11 students (9 correct, 1 wrong, 1 blank), nothing graded."""
     course = copy_course(tmp_path_factory.mktemp("faults"), with_release=False)
     nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
     blank = nbformat.read(course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     answer_id, source, _ = WRONG_ANSWERS[ASSIGNMENT][0]
     wrong = filled_release(ASSIGNMENT, {answer_id: source})
     subs = {**{s: filled_release(ASSIGNMENT) for s in CORRECT}, "blank": blank, "wrong": wrong}
-    subs[TARGET] = subs[TWICE] = _slow_correct()
+    subs[TARGET] = subs[TWICE] = subs[ZYGOTE] = subs[KERNEL] = _slow_correct()
     probing = filled_release(ASSIGNMENT)
     first = next(c for c in probing.cells if c.metadata.get("nbgrader", {}).get("solution"))
     first.source += "\n" + PROBE.format(port=listener.port)
@@ -209,7 +212,7 @@ def _worker(kernel: int) -> int:
     return _stat(_stat(kernel)[1])[1]
 
 
-def _grade_with_faults(built_class, tmp_path, inject):
+def _grade_with_faults(built_class, tmp_path: Path, inject):
     """Grade a fresh copy of the class; ``inject(run, marker)`` does the killing."""
     source, students = built_class
     course = tmp_path / "course"
@@ -280,57 +283,68 @@ def _check(result, killed_once: list[str]) -> None:
     assert 0 < result.totals["wrong"][0] < result.totals["wrong"][1]
 
 
-def test_a_worker_killed_while_grading(built_class, tmp_path):
+def _kill_all(run, marker):
+    """Every fault, each on a student of its own: TARGET's worker, TWICE's worker on both
+    attempts, ZYGOTE's zygote and KERNEL's kernel (students are taken in name order, two at
+    a time, so the kills come one or two at a time)."""
+    plan = {
+        TARGET: [_worker], TWICE: [_worker, _worker], ZYGOTE: [_zygote], KERNEL: [_kernel],
+    }  # fmt: skip
+    _kill_when_running(run, marker, plan)
+
+
+@pytest.fixture(scope="module")
+def faulted(built_class, tmp_path_factory):
+    """One run of the class with every fault injected (one run, not one per fault: each
+    grades the whole class, and the faults hit different students)."""
+    return _grade_with_faults(built_class, tmp_path_factory.mktemp("run"), _kill_all)
+
+
+def test_the_run_ends_complete_and_clean(faulted):
+    """Exit 0, every student graded, no process and no temporary file left, correct
+    submissions (those graded again included) at full marks."""
+    _check(faulted, killed_once=[TARGET, ZYGOTE, KERNEL])
+
+
+def test_a_worker_killed_while_grading(faulted):
     """The worker dies (SIGKILL) while its kernel grades TARGET, and twice for TWICE."""
-
-    def kill_worker(run, marker):
-        _kill_when_running(run, marker, {TARGET: [_worker], TWICE: [_worker, _worker]})
-
-    result = _grade_with_faults(built_class, tmp_path, kill_worker)
-    _check(result, killed_once=[TARGET])
-    assert "died (killed by SIGKILL); graded again" in result.notes[TARGET]
-    assert result.totals[TWICE][0] == 0
-    assert "died (killed by SIGKILL), twice; graded as the blank release" in result.notes[TWICE]
+    assert "died (killed by SIGKILL); graded again" in faulted.notes[TARGET]
+    assert faulted.totals[TWICE][0] == 0
+    assert "died (killed by SIGKILL), twice; graded as the blank release" in faulted.notes[TWICE]
 
 
-def test_the_zygote_killed_while_its_kernel_grades(built_class, tmp_path):
-    def kill_zygote(run, marker):
-        _kill_when_running(run, marker, {TARGET: [_zygote]})
-
-    result = _grade_with_faults(built_class, tmp_path, kill_zygote)
-    _check(result, killed_once=[TARGET, TWICE])
-    assert "the process that starts grading kernels died" in result.notes[TARGET]
-    assert "graded again" in result.notes[TARGET]
+def test_the_zygote_killed_while_its_kernel_grades(faulted):
+    assert "the process that starts grading kernels died" in faulted.notes[ZYGOTE]
+    assert "graded again" in faulted.notes[ZYGOTE]
 
 
-def test_a_kernel_killed_from_outside_and_no_network_or_instructor_files(
-    built_class, tmp_path, listener
-):
-    """TARGET's kernel is SIGKILLed; NETWORK's answer connects to 127.0.0.1, resolves a
-    host name, and reads nbgrader_config.py and the gradebook: all fail (one run for all,
-    to keep the module short). Both layers refuse the files: the open (audit hook) and the
-    file itself (not in the kernel's view of the file system). Control: both files are
-    there for the grader."""
+def test_a_kernel_killed_from_outside(faulted):
+    assert "kernel was killed" in faulted.notes[KERNEL]  # while it started, or in a cell
+    assert "graded again" in faulted.notes[KERNEL]
 
-    def kill_kernel(run, marker):
-        _kill_when_running(run, marker, {TARGET: [_kernel]})
 
-    result = _grade_with_faults(built_class, tmp_path, kill_kernel)
-    print(f"network probe inside the kernel: {result.network}")
-    _check(result, killed_once=[TARGET, TWICE])
-    assert "kernel was killed" in result.notes[TARGET]  # while it started, or in a cell
-    assert "graded again" in result.notes[TARGET]
-    assert result.totals[NETWORK][0] == result.totals[NETWORK][1] > 0  # graded normally
-    connect, resolve, interfaces = result.network.strip().split(" | ")
+def test_no_network_from_a_grading_kernel(faulted, listener):
+    """NETWORK's answer connects to 127.0.0.1 and resolves a host name: both fail, and it
+    is graded normally."""
+    print(f"network probe inside the kernel: {faulted.network}")
+    assert faulted.totals[NETWORK][0] == faulted.totals[NETWORK][1] > 0  # graded normally
+    connect, resolve, interfaces = faulted.network.strip().split(" | ")
     assert "not allowed while grading: using the network (socket.connect)" in connect
     assert "not allowed while grading: using the network (socket.getaddrinfo)" in resolve
     assert interfaces == "interfaces: ['lo']"  # a network namespace of its own
     assert listener.accepted == 1  # the test's own control connection only
-    print(f"file probe inside the kernel: {result.files}")
-    assert (result.course / "nbgrader_config.py").stat().st_size > 0
-    assert (result.course / "grading" / "gradebook.db").stat().st_size > 0
-    assert set(result.files) == {"config", "gradebook"}, result.files
-    for name, line in result.files.items():
+
+
+def test_no_instructor_files_from_a_grading_kernel(faulted):
+    """NETWORK's answer also reads nbgrader_config.py and the gradebook: both layers
+    refuse, the open (audit hook) and the file itself (not in the kernel's view of the file
+    system). Control: both files are there for the grader."""
+    print(f"file probe inside the kernel: {faulted.files}")
+    assert (faulted.course / "nbgrader_config.py").stat().st_size > 0
+    assert (faulted.course / "grading" / "gradebook.db").stat().st_size > 0
+    assert set(faulted.files) == {"config", "gradebook"}, faulted.files
+    for name, line in faulted.files.items():
         read, exists = line.split(" | ")
         assert read.startswith(f"{name}: PermissionError: not allowed while grading: opening")
         assert exists == "exists: False", line  # hidden, not only refused
+    assert faulted.totals[NETWORK][0] == faulted.totals[NETWORK][1] > 0  # graded normally
