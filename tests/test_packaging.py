@@ -219,8 +219,12 @@ def test_pip_falls_back_from_an_unreachable_cpu_index_in_seconds(tmp_path):
     assert not torch["download_info"]["url"].startswith(dead)
     # pip tried the dead index and went on. It says so only in its debug log: with no
     # retries it prints no warning, which is why course.py prints its own line.
-    assert f"Could not fetch URL {dead}/torch/" in log.read_text()
-    assert took < 30, f"falling back took {took:.0f} s"
+    text = log.read_text()
+    assert f"Could not fetch URL {dead}/torch/" in text
+    # Quick because pip tries the dead index once: no retry. (Asserted from the log, not
+    # from the clock: a loaded machine took 53 s for the whole pip run; a quiet one 5 s.)
+    assert text.count(f"{dead}/torch/") >= 1 and "Retrying (Retry(" not in text, text[-2000:]
+    print(f"falling back took {took:.1f} s (pip's whole run)")
 
 
 def test_set_up_names_the_torch_build_that_is_installed():
