@@ -275,14 +275,17 @@ def near_copy_pairs(cd, assignment: str, students, threshold: float | None = Non
             skeleton = skeletons.get(cell, "")
             common = prepare(skeleton)
             model_fp = fingerprint(_MARKER.sub("", model), common)
-            prints = {}
+            prints, made = {}, {}  # the same code (a verbatim copy) is fingerprinted once
             for student in students:
                 code = theirs[student].get(cell)
                 if not isinstance(code, str) or not code.strip():
                     continue
                 if code.strip() == skeleton.strip():
                     continue
-                prints[student] = fingerprint(code[:MAX_ANSWER_CHARS], common)
+                code = code[:MAX_ANSWER_CHARS]
+                if code not in made:
+                    made[code] = fingerprint(code, common)
+                prints[student] = made[code]
             cells += 1
             answers += len(prints)
             copies = set()

@@ -37,6 +37,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Hashable, Mapping
+from itertools import pairwise
 
 __all__ = [
     "GUARANTEE",
@@ -67,6 +68,7 @@ def _fingerprint(source: str, boilerplate=()):
             NOISE,
             GUARANTEE - NOISE + 1,
             boilerplate=list(boilerplate),
+            language="python",  # not guessed from the name: a fifth of the time saved
             fp=io.StringIO(source),
         )
     finally:
@@ -129,15 +131,26 @@ def fingerprint(source: str, given: str | Boilerplate = "") -> Fingerprint:
 
 
 def share(a: Fingerprint, b: Fingerprint) -> float:
-    """The share (0 to 1) of ``a``'s fingerprinted code that also occurs in ``b``."""
-    from copydetect import compare_files
+    """The share (0 to 1) of ``a``'s fingerprinted code that also occurs in ``b``.
 
+    The same number as copydetect's ``compare_files(a, b)[1][0]`` (tests/
+    test_grading_similarity.py checks it): the characters of ``a``'s normalised code that
+    lie in a run of :data:`NOISE` whose hash ``b`` also has, over those that lie in any
+    fingerprinted run. Computed here with sets: copydetect builds a NumPy array per shared
+    hash and took 10 ms a pair on the test answers, this takes about 0.1 ms, which is what
+    makes a class of hundreds (tens of thousands of pairs per cell) take seconds.
+    """
     if not isinstance(a, Fingerprint) or not isinstance(b, Fingerprint):
         raise TypeError("share(a, b): a and b must come from similarity.fingerprint()")
-    if a.code is None or b.code is None or not (a.code.hashes & b.code.hashes):
+    if a.code is None or b.code is None:
         return 0.0
-    _, (share_a, _share_b), _ = compare_files(a.code, b.code)
-    return float(share_a)
+    common = a.code.hashes & b.code.hashes
+    if not common:
+        return 0.0
+    starts = sorted({int(i) for h in common for i in a.code.hash_idx[h]})
+    k = a.code.k
+    covered = k + sum(min(k, nxt - cur) for cur, nxt in pairwise(starts))
+    return float(covered / a.code.token_coverage)
 
 
 def similarity(a: str, b: str, boilerplate: str = "") -> float:
