@@ -2,8 +2,11 @@
 
 A small class of one assignment (correct; two with the same wrong answer; blank; an answer
 whose error message is HTML; a submission that patches the course's checkers so the clean
-re-check disagrees; a misnamed notebook, repaired; one whose kernel exits mid-notebook) is
-graded with ``python -m poolgrader autograde``; one written answer is then graded with
+re-check disagrees; a misnamed notebook, repaired; one whose kernel exits mid-notebook;
+and, for the near-copy flags, one ``pool2d`` copied from the model answer with its names
+and spacing changed, two students whose ``pool2d`` are copies of each other, renamed, and
+one written independently, each with the rest of the notebook left blank) is graded with
+``python -m poolgrader autograde``; one written answer is then graded with
 nbgrader's Gradebook API and the report rebuilt with ``python -m poolgrader report``.
 Headless Chromium opens the file; every number it shows is compared with the gradebook,
 the page must make no request, and a student's error message must show as text, never as
@@ -35,9 +38,11 @@ from nbgrader_course import (
     copy_course,
     filled_release,
     is_answer,
+    nb_meta,
     nbgrader,
     notebook_path,
 )
+from similar_answers import CELL, COPIED, COPIER, HONEST, as_cell, model_renamed
 from wrong_answers import WRONG_ANSWERS
 
 pytestmark = pytest.mark.browser  # it drives a real Chromium, as the browser tests do
@@ -86,7 +91,24 @@ def _class() -> dict[str, Attack]:
         "crashed": Attack(
             "nb", filled_release(ASSIGNMENT, {CRASH: "import os\nos._exit(1)\n"}), ""
         ),
+        # near-copies (tests/similar_answers.py); their other answers are left blank
+        "disguised": Attack("nb", _with_pool2d(release, model_renamed()), ""),
+        "copier": Attack("nb", _with_pool2d(release, as_cell(COPIER)), ""),
+        "twin": Attack("nb", _with_pool2d(release, as_cell(COPIED)), ""),
+        "honest": Attack("nb", _with_pool2d(release, as_cell(HONEST)), ""),
     }
+
+
+NEAR_COPIES = {"disguised", "copier", "twin"}  # planted; "honest" must not be flagged
+NOT_SIMILARITY = {"patched", "misnamed", "crashed"}  # flagged for other reasons
+
+
+def _with_pool2d(release, source: str):
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if is_answer(cell) and nb_meta(cell).get("grade_id") == CELL:
+            cell.source = source
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +280,8 @@ def test_the_most_common_failing_message_is_shown_with_its_count(page, gradebook
     assert re.fullmatch(r"AssertionError: pool_output_size\(.*\) returned \d+; expected \d+\.", top)
     assert row.locator(".hits").inner_text() == f"2 of {failing} failing students"
     # blank and misnamed (graded as the blank release) left the template's error in place
-    unanswered = "2 of them left it unanswered (NotImplementedError)"
+    # ... and so did the four students of the near-copy flags, who answered pool2d only
+    unanswered = "6 of them left it unanswered (NotImplementedError)"
     assert row.locator(".unanswered").inner_text() == unanswered
     others = row.locator("details")
     others.evaluate("details => { details.open = true; }")  # as a click on its summary does
@@ -285,14 +308,20 @@ def test_flagged_submissions_and_reasons(graded, page):
     expected = {r["student"] for r in rows if r["flagged"] or r["notes"]}
     flags = page.locator("#flag-table tr[data-student]").all()
     shown = {(f.get_attribute("data-student"), f.get_attribute("data-kind")) for f in flags}
-    assert {s for s, _ in shown} == expected == {"patched", "misnamed", "crashed"}
+    assert {s for s, k in shown if k != "similarity"} == expected == NOT_SIMILARITY
     assert {("patched", "recheck"), ("misnamed", "repair"), ("crashed", "stopped")} <= shown
-    assert _number(page.locator("#card-flagged .v").inner_text()) == len(expected)
-    misnamed = page.locator('#flag-table tr[data-student="misnamed"]').inner_text()
+    similar = {s for s, k in shown if k == "similarity"}
+    assert _number(page.locator("#card-flagged .v").inner_text()) == len(expected | similar)
+    misnamed = page.locator(
+        '#flag-table tr[data-student="misnamed"][data-kind="repair"]'
+    ).inner_text()
     assert "no notebook named" in misnamed
-    crashed = page.locator('#flag-table tr[data-student="crashed"]').inner_text()
+    crashed = page.locator(
+        '#flag-table tr[data-student="crashed"][data-kind="stopped"]'
+    ).inner_text()
     assert "the kernel exited with code 1" in crashed
     assert page.locator("#similarity").is_visible()
+    assert "honest" not in similar and "blank" not in similar
 
 
 def test_the_run_timing_matches_the_grader(graded, page):
@@ -345,7 +374,99 @@ def test_one_report_from_a_class_graded_in_shards(graded):
     proc = poolkit_grading("report", ASSIGNMENT, *shards, "--output", "class.html", cwd=graded.root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = output.read_text()
-    flagged = set(re.findall(r'<tr data-student="([^"]+)" data-kind=', text))
-    assert flagged == {"patched", "misnamed", "crashed"}  # from both shards
+    flagged = re.findall(r'<tr data-student="([^"]+)" data-kind="([^"]+)"', text)
+    assert {s for s, k in flagged if k != "similarity"} == NOT_SIMILARITY  # from both shards
+    # near-copies are found across the shards: copier (< "m") and twin (>= "m")
+    assert {s for s, k in flagged if k == "similarity"} >= NEAR_COPIES
     assert "grading wall time (sum of 2 runs)" in text
     assert set(re.findall(r'<tr data-student="([^"]+)"><td>', text)) == set(graded.students)
+
+
+# --- near-copies (poolgrader.similarity) -----------------------------------------------
+
+
+def _similarity_rows(graded) -> dict[tuple[str, str, str], float]:
+    path = graded.root / "grading" / "reports" / f"{ASSIGNMENT}.similarity.csv"
+    with path.open() as f:
+        return {
+            (r["cell"], r["student"], r["other"]): float(r["similarity"]) for r in csv.DictReader(f)
+        }
+
+
+def test_near_copies_are_flagged_with_their_pair_and_similarity(graded, page):
+    from poolgrader.report import MODEL
+
+    rows = _similarity_rows(graded)
+    submitted = {
+        s: {nb_meta(c)["grade_id"]: c.source for c in _code_answers(a.payload)}
+        for s, a in _class().items()
+    }
+    model = {nb_meta(c)["grade_id"]: c.source for c in _code_answers(filled_release(ASSIGNMENT))}
+    release = {
+        nb_meta(c)["grade_id"]: c.source
+        for c in _code_answers(nbformat.read(notebook_path(REPO, "notebooks", ASSIGNMENT), 4))
+    }
+    # Every verbatim copy of a model answer is a pair with the model answer, at 1.
+    # (misnamed's notebook was not found under its name: it was graded as the blank release)
+    verbatim = {
+        (g, s)
+        for s, cells in submitted.items()
+        for g, v in cells.items()
+        if v == model[g] and s != "misnamed"
+    }
+    assert verbatim <= {(g, s) for g, s, o in rows if o == MODEL}
+    assert all(rows[g, s, MODEL] == 1.0 for g, s in verbatim)
+    # The planted ones, in pool2d: the disguised copy of the model answer, and the two
+    # students who copied each other; nobody else pairs with a student there (students who
+    # both copy the model answer are not listed again), and the honest answer pairs with no one.
+    pool2d = {(s, o): v for (g, s, o), v in rows.items() if g == CELL}
+    assert pool2d[("disguised", MODEL)] == 1.0
+    assert pool2d[("copier", "twin")] == 1.0
+    assert {(s, o) for s, o in pool2d if o != MODEL} == {("copier", "twin")}
+    assert not any("honest" in pair for pair in pool2d)
+    # A blank answer, or one left as released, is never flagged.
+    for (g, s, o), _ in rows.items():
+        assert submitted[s][g] != release[g] and "blank" not in (s, o), (g, s, o)
+    print("near-copy pairs:", sorted(rows.items()))
+    # The HTML lists the same pairs with the same values, and flags both students of a pair.
+    shown = {
+        tuple(r.get_attribute(f"data-{k}") for k in ("cell", "student", "other")): float(
+            r.get_attribute("data-similarity")
+        )
+        for r in page.locator("#similarity-table tr[data-cell]").all()
+    }
+    assert shown == rows
+    for student in NEAR_COPIES:
+        flag = page.locator(f'#flag-table tr[data-student="{student}"][data-kind="similarity"]')
+        assert f"{CELL}: near-copy of" in flag.inner_text()
+    assert (
+        "(similarity 1.00)"
+        in page.locator('#flag-table tr[data-student="twin"][data-kind="similarity"]').inner_text()
+    )
+    assert page.locator('#flag-table tr[data-student="honest"]').count() == 0
+    # ... and the run file has them too.
+    run = json.loads(graded.runfile.read_text())
+    assert run["similarity"]["students"] == len(graded.students)
+
+
+def test_near_copy_flags_change_no_score(graded):
+    """Scores are the gradebook's before and after the similarity check ran again, and the
+    flagged copies keep their full marks."""
+
+    def scores():
+        with Gradebook(f"sqlite:///{graded.root / 'grading' / 'gradebook.db'}") as gb:
+            return {
+                (s, g.name): (g.score, g.needs_manual_grade)
+                for s in graded.students
+                for g in gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, s).grades
+            }
+
+    before = scores()
+    proc = poolkit_grading("report", ASSIGNMENT, cwd=graded.root)
+    assert proc.returncode == 0 and "Near-copy pairs:" in proc.stdout, proc.stdout + proc.stderr
+    assert _similarity_rows(graded)
+    assert scores() == before
+    with Gradebook(f"sqlite:///{graded.root / 'grading' / 'gradebook.db'}") as gb:
+        for student in (*NEAR_COPIES, "honest"):
+            grade = gb.find_grade(f"test_{CELL}", ASSIGNMENT, ASSIGNMENT, student)
+            assert grade.score == grade.max_score > 0, student

@@ -104,6 +104,8 @@ def _report(parser, args) -> int:
     print(f"Merged {len(csvs)} grader CSV{'s' if len(csvs) != 1 else ''}: "
           f"{', '.join(str(p) for p in csvs) or '(none found)'}")  # fmt: skip
     print(f"Class CSV: {table}")
+    similar = root / "grading" / "reports" / f"{args.assignment}.similarity.csv"
+    print(f"Near-copy pairs: {similar}")
     print(f"Class report: {path}")
     return 0
 

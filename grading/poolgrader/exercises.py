@@ -162,6 +162,41 @@ def _separable(rng):
         yield Call((_chw(rng, k), k, s, p), {"ceil_mode": bool(rng.integers(0, 2))})
 
 
+def _table(rng):
+    for _ in range(4):
+        yield Call((_chw(rng, (1, 1)),))
+
+
+def _corners_only(x, k, s, p, ceil_mode):
+    """x's summed-area table with NaN in every entry that is no window's corner: an answer
+    that reads anything else (x recovered from the table, a window summed) returns NaN."""
+    import torch
+    import torch.nn.functional as F
+
+    s = k if s is None else s
+    table = np.zeros((x.shape[0], x.shape[1] + 1, x.shape[2] + 1))
+    table[:, 1:, 1:] = x.cumsum(axis=1).cumsum(axis=2)
+    # torch says how many windows there are (the output size rule is not repeated here)
+    n = F.max_pool2d(torch.zeros((1, *x.shape[1:])), k, s, p, ceil_mode=ceil_mode).shape[1:]
+    keep = [np.arange(x.shape[0])]
+    for axis in (0, 1):
+        start = s[axis] * np.arange(n[axis]) - p[axis]
+        size = x.shape[1 + axis]
+        keep.append(np.union1d(np.clip(start, 0, size), np.clip(start + k[axis], 0, size)))
+    poisoned = np.full(table.shape, np.nan)
+    poisoned[np.ix_(*keep)] = table[np.ix_(*keep)]
+    return poisoned
+
+
+def _sat_corners(rng):
+    for trial in range(8):
+        k, _, p = _k_s_p(rng, 1, 6)
+        s = tuple(int(v) for v in rng.integers(2, 6, size=2))  # strides > 1 leave gaps
+        ceil_mode = bool(rng.integers(0, 2))
+        table = _corners_only(_chw(rng, k), k, s, p, ceil_mode)
+        yield Call((table, k, s, p), {"ceil_mode": ceil_mode, "count_include_pad": bool(trial % 2)})
+
+
 def _sat(rng):
     for trial in range(10):
         k, _, p = _k_s_p(rng, 1, 6)
@@ -251,8 +286,18 @@ EXERCISES: dict[str, list[Exercise]] = {
         Exercise("test_pool2d_cost", "pool2d_cost", "pool2d_cost", _cost, COST),
         Exercise("test_separable_max_pool2d", "separable_max_pool2d", "separable_max_pool2d",
                  _separable, COST),
+        # each pass on its own; the column pass on arrays that are no row pass (issue 18)
+        Exercise("test_separable_max_pool2d", "separable_max_pool2d", "max_row_pass",
+                 _separable, COST),
+        Exercise("test_separable_max_pool2d", "separable_max_pool2d", "max_column_pass",
+                 _separable, COST),
         Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "sat_avg_pool2d", _sat, COST,
                  rtol=1e-6, atol=1e-9),
+        # the table, and averages read off a table that holds only the windows' corners
+        Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "summed_area_table", _table, COST,
+                 rtol=1e-9, atol=1e-9),
+        Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "averages_from_table", _sat_corners,
+                 COST, rtol=1e-6, atol=1e-9),
     ],
     "04-backprop": [
         Exercise("test_gradient_counts", "gradient_counts", "gradient_counts", _counts,

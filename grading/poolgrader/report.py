@@ -12,8 +12,10 @@ matplotlib, no script and no external URL) with, from the top:
   ranked: it is not a mistake), hardest exercise first;
 - written-answer grading progress (graded, still to grade, left blank);
 - flagged submissions with their reasons (repairs, limits hit and kernels stopped,
-  re-check disagreements, grading failures; similarity flags have their place, filled by
-  the check that adds them);
+  re-check disagreements, grading failures, near-copies), then the near-copy pairs: for
+  every code answer cell, each submission whose answer is a near-copy of the model answer
+  or of another student's (:mod:`poolgrader.similarity`, at or above ``NEAR_COPY``), with
+  the similarity; flags for the instructor to review, never a change of score;
 - every student's total and exercise scores, lowest total first;
 - the run's timing.
 
@@ -23,6 +25,12 @@ run file (``<assignment>.run.json``); failing test messages from the autograded 
 ``python -m poolgrader autograde`` writes it at the end of a run, and
 ``python -m poolgrader report <assignment>`` rebuilds it from the gradebook and one or
 more CSVs (a class graded in shards, or after manual grading).
+
+The near-copy pairs are also written to ``<assignment>.similarity.csv`` (one row per pair:
+notebook, cell, student, other, similarity; ``other`` is ``(model answer)`` for a copy of
+the model answer), and into the run file when ``autograde`` writes one. They are computed
+when the report is built, over every student in the gradebook, so that a class graded in
+shards is compared across shards.
 
 Every string that can come from a student (ids, notes, error messages) is escaped.
 """
@@ -34,6 +42,7 @@ import csv
 import glob
 import io
 import json
+import re
 import statistics
 import time
 from collections import Counter
@@ -41,7 +50,18 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-__all__ = ["build_report", "collect", "write_class_csv", "write_report", "Flag", "FLAG_KINDS"]
+__all__ = [
+    "build_report",
+    "collect",
+    "near_copy_pairs",
+    "write_class_csv",
+    "write_report",
+    "write_similarity_csv",
+    "Flag",
+    "FLAG_KINDS",
+    "MODEL",
+    "Similar",
+]
 
 # Flag kinds, in the order the report lists them: (key, label, what it means).
 FLAG_KINDS = {
@@ -49,11 +69,14 @@ FLAG_KINDS = {
     "stopped": ("stopped or killed", "a limit, a timeout, a crash or a kill stopped grading"),
     "repair": ("repaired", "the submission was repaired or replaced before grading"),
     "failed": ("grading failed", "graded as the blank release"),
-    # Filled by a similarity check: pass its flags as ``extra_flags``, kind "similarity".
-    "similarity": ("similar to another", "a similarity check matched another submission"),
+    # poolgrader.similarity, computed when the report is built (near_copy_pairs)
+    "similarity": ("near-copy", "an answer cell is a near-copy of the model answer or another's"),
     "other": ("note", "another note from the grader"),
 }
 MESSAGE_CHARS = 240
+MAX_ANSWER_CHARS = 50_000  # longer answer cells are compared on their first this many
+MODEL = "(model answer)"  # the ``other`` of a near-copy of the instructor's answer
+SIMILARITY_COLUMNS = ["notebook", "cell", "student", "other", "similarity"]
 UNANSWERED = "NotImplementedError"  # what the release's answer cells raise
 
 
@@ -84,6 +107,18 @@ class Flag:
     reason: str
 
 
+@dataclass(frozen=True)
+class Similar:
+    """One near-copy pair: ``student``'s answer in ``cell`` and ``other``'s (a student, or
+    :data:`MODEL`), with their similarity (``poolgrader.similarity.pair``)."""
+
+    notebook: str
+    cell: str
+    student: str
+    other: str
+    similarity: float
+
+
 @dataclass
 class ClassData:
     assignment: str
@@ -98,6 +133,8 @@ class ClassData:
     seconds: dict[str, float]  # student -> seconds per notebook (from the CSV)
     runs: list[dict] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    similar: list[Similar] = field(default_factory=list)
+    similarity_checked: dict = field(default_factory=dict)  # cells, answers, seconds
 
 
 def _config_and_coursedir(root: Path):
@@ -171,6 +208,131 @@ def _read_csvs(paths: list[Path]) -> tuple[dict[str, list[dict]], list[dict]]:
         if run.exists():
             runs.append(json.loads(run.read_text()))
     return rows, runs
+
+
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
+
+
+def _code_answers(nb) -> dict[str, str]:
+    """grade_id -> source of every code answer cell of a notebook."""
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
+            out[meta["grade_id"]] = cell.get("source", "")
+    return out
+
+
+def _read_notebook(paths):
+    import nbformat
+
+    for path in paths:
+        try:
+            return nbformat.read(path, as_version=4)
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            continue
+    return None
+
+
+def near_copy_pairs(cd, assignment: str, students, threshold: float | None = None):
+    """The near-copy pairs of ``assignment`` among ``students``, and what was checked.
+
+    For every code answer cell (grade_id) of every notebook in ``source/`` (the
+    solutions): each student's answer against the model answer, and every two students'
+    answers against each other, with the released skeleton of the cell as boilerplate. A
+    student's answer is read from the autograded notebook (repaired; on this machine), or
+    else the submitted one (shared by every shard). A blank answer, or one left as the
+    release has it, is never compared. A pair of students who both copy the model answer is
+    not listed again: each of them has its pair with the model answer.
+    """
+    from .similarity import NEAR_COPY, fingerprint, prepare, share
+
+    threshold = NEAR_COPY if threshold is None else threshold
+    started = time.perf_counter()
+    source_dir = Path(cd.format_path(cd.source_directory, ".", assignment))
+    release_dir = Path(cd.format_path(cd.release_directory, ".", assignment))
+    found: list[Similar] = []
+    cells = answers = 0
+    for source_path in sorted(source_dir.glob("*.ipynb")):
+        name = source_path.stem
+        model_nb = _read_notebook([source_path])
+        release_nb = _read_notebook([release_dir / source_path.name])
+        if model_nb is None:
+            continue
+        skeletons = _code_answers(release_nb) if release_nb is not None else {}
+        theirs = {}
+        for student in students:
+            nb = _read_notebook(
+                [
+                    Path(cd.format_path(cd.autograded_directory, student, assignment))
+                    / source_path.name,
+                    Path(cd.format_path(cd.submitted_directory, student, assignment))
+                    / source_path.name,
+                ]
+            )
+            theirs[student] = _code_answers(nb) if nb is not None else {}
+        for cell, model in _code_answers(model_nb).items():
+            skeleton = skeletons.get(cell, "")
+            common = prepare(skeleton)
+            model_fp = fingerprint(_MARKER.sub("", model), common)
+            prints, made = {}, {}  # the same code (a verbatim copy) is fingerprinted once
+            for student in students:
+                code = theirs[student].get(cell)
+                if not isinstance(code, str) or not code.strip():
+                    continue
+                if code.strip() == skeleton.strip():
+                    continue
+                code = code[:MAX_ANSWER_CHARS]
+                if code not in made:
+                    made[code] = fingerprint(code, common)
+                prints[student] = made[code]
+            cells += 1
+            answers += len(prints)
+            copies = set()
+            for student, fp in prints.items():
+                value = max(share(fp, model_fp), share(model_fp, fp))
+                if value >= threshold:
+                    copies.add(student)
+                    found.append(Similar(name, cell, student, MODEL, round(value, 3)))
+            holders: dict[int, list[str]] = {}
+            for student, fp in prints.items():
+                for h in fp.hashes:
+                    holders.setdefault(h, []).append(student)
+            candidates = set()
+            for owners in holders.values():
+                for i, first in enumerate(owners):
+                    candidates.update(tuple(sorted((first, second))) for second in owners[i + 1 :])
+            for a, b in sorted(candidates):
+                if a in copies and b in copies:
+                    continue
+                value = max(share(prints[a], prints[b]), share(prints[b], prints[a]))
+                if value >= threshold:
+                    found.append(Similar(name, cell, a, b, round(value, 3)))
+    checked = {
+        "cells": cells,
+        "answers": answers,
+        "students": len(students),
+        "threshold": threshold,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return found, checked
+
+
+def _similarity_flags(similar: list[Similar]) -> list[Flag]:
+    flags = []
+    for p in similar:
+        if p.other == MODEL:
+            flags.append(
+                Flag(p.student, p.notebook, "similarity",
+                     f"{p.cell}: near-copy of the model answer (similarity {p.similarity:.2f})")
+            )  # fmt: skip
+            continue
+        for me, them in ((p.student, p.other), (p.other, p.student)):
+            flags.append(
+                Flag(me, p.notebook, "similarity",
+                     f"{p.cell}: near-copy of {them}'s answer (similarity {p.similarity:.2f})")
+            )  # fmt: skip
+    return flags
 
 
 def collect(
@@ -265,6 +427,8 @@ def collect(
         graded = [r for r in rows if r.get("seconds")]
         if graded:
             seconds[student] = float(graded[0]["seconds"]) / len(graded)
+    similar, checked = near_copy_pairs(cd, assignment, sorted(set(totals) | set(csv_rows)))
+    flags += _similarity_flags(similar)
     flags += extra_flags or []
     for student in sorted(set(csv_rows) - set(totals)):
         flags.append(Flag(student, "", "failed", "in the grader's CSV but not in the gradebook"))
@@ -283,6 +447,8 @@ def collect(
         seconds=seconds,
         runs=runs,
         sources=[str(p) for p in csv_paths],
+        similar=similar,
+        similarity_checked=checked,
     )
 
 
@@ -595,12 +761,7 @@ def render(data: ClassData) -> str:
             if data.sources
             else '<p class="muted">No grader CSV found, so no flags to show.</p>'
         )
-    if not any(f.kind == "similarity" for f in data.flags):
-        add(
-            '<p class="muted" id="similarity">Similarity between submissions: not checked in '
-            "this run. Flags from a similarity check appear in the table above as "
-            '<span class="tag similarity">similar to another</span>.</p>'
-        )
+    add(_similarity_section(data))
 
     # Students.
     add('<h2 id="students">Students (lowest total first)</h2>')
@@ -660,6 +821,34 @@ def render(data: ClassData) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _similarity_section(data: ClassData) -> str:
+    checked = data.similarity_checked
+    if not checked:
+        return '<p class="muted" id="similarity">Similarity between submissions: not checked.</p>'
+    head = (
+        f'<h3 id="similarity-head">Near-copies (flags to review; scores unchanged)</h3>'
+        f'<p class="muted" id="similarity">{checked["answers"]} answers in '
+        f"{checked['cells']} code answer cell{'s' if checked['cells'] != 1 else ''} of "
+        f"{checked['students']} students compared with the model answer and with each other "
+        f"(copydetect's winnowing, the released skeleton ignored), in "
+        f"{checked['seconds']:.1f} s; a pair at or above {checked['threshold']:g} is listed: "
+        f"{len(data.similar)} pair{'s' if len(data.similar) != 1 else ''}.</p>"
+    )
+    if not data.similar:
+        return head
+    rows = "".join(
+        f'<tr data-cell="{e(p.cell)}" data-student="{e(p.student)}" data-other="{e(p.other)}" '
+        f'data-similarity="{p.similarity:.3f}"><td><code>{e(p.cell)}</code></td>'
+        f"<td>{e(p.student)}</td><td>{e(p.other)}</td>"
+        f'<td class="n">{p.similarity:.2f}</td></tr>'
+        for p in sorted(data.similar, key=lambda p: (-p.similarity, p.cell, p.student, p.other))
+    )
+    return (
+        head + '<table id="similarity-table"><tr><th>answer cell</th><th>student</th>'
+        f'<th>near-copy of</th><th class="n">similarity</th></tr>{rows}</table>'
     )
 
 
@@ -763,6 +952,24 @@ def write_report(
     reports.mkdir(parents=True, exist_ok=True)
     if run is not None:
         write_run(reports / f"{assignment}.run.json", run)
+    data = collect(root, assignment, csv_paths, extra_flags)
+    write_similarity_csv(reports / f"{assignment}.similarity.csv", data.similar)
+    if run is not None:  # the pairs too, for whoever reads the run file
+        pairs = [vars(p) for p in data.similar]
+        write_run(reports / f"{assignment}.run.json",
+                  {**run, "similarity": {**data.similarity_checked, "pairs": pairs}})  # fmt: skip
     path = Path(output) if output else reports / f"{assignment}.html"
-    path.write_text(build_report(root, assignment, csv_paths, extra_flags), encoding="utf-8")
+    path.write_text(render(data), encoding="utf-8")
+    return path
+
+
+def write_similarity_csv(path: Path, similar: list[Similar]) -> Path:
+    """``<assignment>.similarity.csv``: one row per near-copy pair (``other`` is
+    :data:`MODEL` for a copy of the model answer), most similar first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SIMILARITY_COLUMNS)
+        for p in sorted(similar, key=lambda p: (-p.similarity, p.notebook, p.cell, p.student)):
+            writer.writerow([p.notebook, p.cell, p.student, p.other, f"{p.similarity:.3f}"])
     return path
