@@ -147,6 +147,73 @@ def _remove_operators(names: list[str], rule: str) -> None:
     handles.clear()
 
 
+# torch's Python implementations of operators (decompositions, references): calling one
+# computes the operator from other operators, around the dispatcher.
+_PYTHON_KERNELS = ("torch._decomp", "torch._refs", "torch._prims", "torch._meta_registrations",
+                   "torch._inductor", "torch._functorch", "torch._dynamo")  # fmt: skip
+# Words of the operator groups, as they appear in the names of those Python functions.
+_GROUP_WORDS = {"pooling": "pool", "unfold": "im2col|col2im", "logsumexp": "logsumexp",
+                "conv_transpose": "conv_transpose|convolution_backward"}  # fmt: skip
+
+
+_CANDIDATES: list | None = None
+
+
+def python_kernels() -> list:
+    """(function, module, name) for torch's Python kernels whose name has a group's word.
+
+    The scan of every object takes about 0.25 s, so the re-check's torch zygote makes it once
+    and its children inherit the list. The list holds function objects only, never their
+    original code: once a child has swapped a body, nothing in it can bring the old one back.
+    """
+    global _CANDIDATES
+    if _CANDIDATES is None:
+        import gc
+        import types
+
+        words = re.compile("|".join(_GROUP_WORDS.values()))
+        function, found = types.FunctionType, []
+        for obj in gc.get_objects():
+            if type(obj) is function:
+                name, module = obj.__code__.co_name, obj.__module__ or ""
+                if module.startswith(_PYTHON_KERNELS) and words.search(name):
+                    found.append((obj, module, name))
+        _CANDIDATES = found
+    return _CANDIDATES
+
+
+def _remove_python_kernels(forbid, allow, rule: str) -> None:
+    """Swap a raising body into torch's Python implementations of the forbidden operators.
+
+    ``torch._decomp.decompositions.max_pool2d_with_indices`` (loaded with torch) computes
+    max pooling from other operators, so removing the dispatcher's kernels is not enough.
+    The original bodies are dropped: nothing can put them back.
+    """
+    words = re.compile("|".join(_GROUP_WORDS[g] for g in forbid))
+    kept = re.compile("|".join(re.escape(a) for a in allow)) if allow else None
+    for obj, module, name in python_kernels():
+        if not words.search(name) or (kept is not None and kept.search(name)):
+            continue
+        message = f"torch's {module}.{name} does not exist in this exercise; the rule is: {rule}"
+        # A closure's body must name the same free variables (their number must match).
+        free = obj.__code__.co_freevars
+        source = (
+            "def outer():\n"
+            + "".join(f"    {v} = None\n" for v in free)
+            + "    def refused(*args, **kwargs):\n"
+            + "".join(f"        {v}\n" for v in free)
+            + f"        raise RuntimeError({message!r})\n"
+            + "    return refused\n"
+        )
+        namespace: dict = {}
+        exec(compile(source, "<rules>", "exec"), namespace)
+        code = namespace["outer"]().__code__
+        try:
+            obj.__code__ = code
+        except ValueError:
+            pass
+
+
 def prepare(job: dict) -> None:
     """Make the job's rules hold for the rest of this process (before any notebook code).
 
@@ -168,7 +235,10 @@ def prepare(job: dict) -> None:
         names = operators(profile["forbid"], profile["allow"],
                           torch._C._dispatch_get_all_op_names())  # fmt: skip
         _remove_operators(names, why)
-    blocked = _NOT_NUMPY if profile["numpy_only"] else frozenset()
+        if profile["forbid"]:
+            _remove_python_kernels(profile["forbid"], profile["allow"], why)
+    # torch's compilers and not-yet-loaded Python kernels: a way around both removals.
+    blocked = _NOT_NUMPY if profile["numpy_only"] else frozenset(_PYTHON_KERNELS)
     allowed = _POOLKIT_ALLOWED
     # A compiled pattern, bound now: the hook reads no module attribute that student code
     # could rebind (poolkit.rules.ANSWER_KEY_MODULES, fnmatch.fnmatchcase).
@@ -177,6 +247,7 @@ def prepare(job: dict) -> None:
     def refused(name: str) -> bool:
         return (
             name.partition(".")[0] in blocked
+            or ".".join(name.split(".")[:2]) in blocked
             or answer_key(name) is not None
             or (name.startswith("poolkit.") and name not in allowed)
         )
@@ -187,7 +258,7 @@ def prepare(job: dict) -> None:
 
     sys.addaudithook(hook)
     for name in list(sys.modules):  # answer-key modules the zygote may hold: gone
-        if refused(name) and name.partition(".")[0] not in blocked:
+        if refused(name) and not name.startswith("torch") and name.partition(".")[0] not in blocked:
             del sys.modules[name]
 
 
@@ -204,7 +275,7 @@ def run_in_child(job: dict, send) -> None:
         except Exception:  # noqa: BLE001, S110 (the instructor's notebook, under the rules)
             pass
     answers = list(job["answers"])
-    done = set()
+    done, failed = set(), {}
     _encode, _decode, _type = encode, decode, type
     for index, call in enumerate(job["calls"]):
         try:
@@ -216,11 +287,19 @@ def run_in_child(job: dict, send) -> None:
                     except BaseException as exc:  # noqa: BLE001 (a student's cell)
                         if isinstance(exc, KeyboardInterrupt):
                             raise
+                        try:
+                            failed[grade_id] = f"{_type(exc).__name__}: {exc}"[:300]
+                        except BaseException:  # noqa: BLE001
+                            failed[grade_id] = "an exception that could not be shown"
                 if grade_id == call["answer"]:
                     break
             func = namespace.get(call["function"])
             if not callable(func):
-                raise NameError(f"{call['function']} is not defined by the answer cell")
+                why = failed.get(call["answer"])
+                raise NameError(
+                    f"{call['function']} is not defined by the answer cell"
+                    + (f" (running the cell raised {why})" if why else "")
+                )
             result = func(*_decode(call["args"], True), **_decode(call["kwargs"], True))
             for method, *args in call["then"]:
                 result = getattr(result, method)(*(_decode(a, True) for a in args))
@@ -361,6 +440,10 @@ def _run(
     return results, stop
 
 
+def _flavor(numpy_only: bool) -> str:
+    return "numpy" if numpy_only else "torch"
+
+
 def _profile(ex: Exercise) -> dict:
     r = ex.rules
     return {"numpy_only": r.numpy_only, "forbid": list(r.forbid), "allow": list(r.allow),
@@ -389,60 +472,75 @@ def recheck_notebook(
     if not exercises:
         return {}
     rng = np.random.default_rng(_seed(assignment, student))
-    groups: dict[tuple, list] = {}  # rules profile -> [(exercise, call), ...]
-    for ex in exercises:
-        for call in ex.calls(rng):
-            groups.setdefault(ex.rules.profile(), []).append((ex, call))
+    owners = [(ex, call) for ex in exercises for call in ex.calls(rng)]
+    calls = [
+        {
+            "answer": ex.answer,
+            "function": ex.function,
+            "args": encode(call.args),
+            "kwargs": encode(call.kwargs),
+            "then": [[m, *(encode(a) for a in args)] for m, *args in call.then],
+        }
+        for ex, call in owners
+    ]
     pre = preamble(source_nb)
     reference_answers = [(g, _MARKERS.sub("", s)) for g, s in _cells(source_nb, "answer")]
     known = {g for g, _ in reference_answers}
     student_answers = [(g, s) for g, s in _cells(submitted_nb, "answer") if g in known]
+    # The instructor's answers: every call in one process, with torch where any exercise
+    # has it and no operator removed (the class tests prove that the model answers pass
+    # under their rules: the correct submission keeps full marks).
+    numpy_only = all(ex.rules.numpy_only for ex in exercises)
+    reference = {"numpy_only": numpy_only, "forbid": [], "allow": [], "rule": "model answers"}
+    job = {"preamble": pre, "calls": calls, "profile": reference, "answers": reference_answers}
+    expected, ref_stop = _run(zygote, job, settings, timeout, _flavor(numpy_only))
+    if ref_stop:
+        raise RuntimeError(f"the instructor's answers could not be run: {ref_stop}")
+    # A call the model answer itself rejects is outside the exercise's contract: skip it.
+    valid = {i for i, r in expected.items() if "error" not in r}
+    for ex in exercises:
+        mine = [i for i, (e, _) in enumerate(owners) if e is ex]
+        if mine and not set(mine) & valid:
+            raise RuntimeError(
+                f"the model answer of {ex.test} fails on every call "
+                f"({expected[mine[0]].get('error', '')})"
+            )
+    # The student's answers: one process per set of rules, the calls of those exercises.
+    groups: dict[tuple, list[int]] = {}
+    for index, (ex, _) in enumerate(owners):
+        groups.setdefault(ex.rules.profile(), []).append(index)
+    got: dict[int, dict] = {}
+    stops: dict[int, str | None] = {}
+    for indices in groups.values():
+        first = owners[indices[0]][0]
+        job = {
+            "preamble": pre,
+            "calls": [calls[i] for i in indices],
+            "profile": _profile(first),
+            "answers": student_answers,
+        }
+        results, stop = _run(zygote, job, settings, timeout, _flavor(first.rules.numpy_only))
+        for local, index in enumerate(indices):
+            if local in results:
+                got[index] = results[local]
+            stops[index] = stop
     verdicts: dict[str, CleanResult] = {}
-    for owners in groups.values():
-        first = owners[0][0]
-        calls = [
-            {
-                "answer": ex.answer,
-                "function": ex.function,
-                "args": encode(call.args),
-                "kwargs": encode(call.kwargs),
-                "then": [[m, *(encode(a) for a in args)] for m, *args in call.then],
-            }
-            for ex, call in owners
-        ]
-        base = {"preamble": pre, "calls": calls, "profile": _profile(first)}
-        flavor = "numpy" if first.rules.numpy_only else "torch"
-        job = {**base, "answers": reference_answers}
-        expected, ref_stop = _run(zygote, job, settings, timeout, flavor)
-        if ref_stop:
-            raise RuntimeError(f"the instructor's answers could not be run: {ref_stop}")
-        # A call the model answer itself rejects is outside the exercise's contract: skip it.
-        valid = {i for i, r in expected.items() if "error" not in r}
-        for ex in {ex.test: ex for ex, _ in owners}.values():
-            mine = [i for i, (e, _) in enumerate(owners) if e is ex]
-            if not set(mine) & valid:  # the declared rules reject the model answer itself
-                error = expected[mine[0]].get("error", "")
-                raise RuntimeError(
-                    f"the model answer of {ex.test} fails under its declared rules "
-                    f"({error}); fix rules.toml or the answer"
-                )
-        got, stop = _run(zygote, {**base, "answers": student_answers}, settings, timeout, flavor)
-        for index, (ex, call) in enumerate(owners):
-            if index not in valid or (ex.test in verdicts and not verdicts[ex.test].passed):
-                continue
-            what = _describe_call(ex, call)
-            result = got.get(index)
-            if result is None:
-                verdicts[ex.test] = CleanResult(False, f"{what}: no result ({stop})")
-                continue
-            if "error" in result:
-                verdicts[ex.test] = CleanResult(False, f"{what} raised {result['error']}")
-                continue
-            try:
-                problem = same(
-                    decode(result["value"]), decode(expected[index]["value"]), ex.rtol, ex.atol
-                )
-            except (TypeError, ValueError) as exc:
-                problem = f"returned data that could not be read ({exc})"
-            verdicts[ex.test] = CleanResult(problem is None, f"{what} {problem}" if problem else "")
+    for index, (ex, call) in enumerate(owners):
+        if index not in valid or (ex.test in verdicts and not verdicts[ex.test].passed):
+            continue
+        what = _describe_call(ex, call)
+        result = got.get(index)
+        if result is None:
+            verdicts[ex.test] = CleanResult(False, f"{what}: no result ({stops.get(index)})")
+            continue
+        if "error" in result:
+            verdicts[ex.test] = CleanResult(False, f"{what} raised {result['error']}")
+            continue
+        try:
+            problem = same(
+                decode(result["value"]), decode(expected[index]["value"]), ex.rtol, ex.atol
+            )
+        except (TypeError, ValueError) as exc:
+            problem = f"returned data that could not be read ({exc})"
+        verdicts[ex.test] = CleanResult(problem is None, f"{what} {problem}" if problem else "")
     return verdicts

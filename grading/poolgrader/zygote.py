@@ -88,6 +88,10 @@ def _preimport(modules: list[str], flavor: str = "kernel") -> None:
         os.environ["MPLBACKEND"] = "Agg"
         for name in [*FLAVORS[flavor], "poolgrader.recheck", "poolgrader.sandbox"]:
             importlib.import_module(name)
+        if flavor == "torch":
+            from .recheck import python_kernels
+
+            python_kernels()  # scanned once here, not in every child
         return
     os.environ.setdefault("MPLBACKEND", INLINE)
     for name in [*KERNEL_MODULES, *modules]:
