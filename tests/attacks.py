@@ -681,6 +681,33 @@ def max_pool2x2_net(channels):
     return nn.Sequential(body, last).requires_grad_(False)
 ''',
     },
+    "03-compute-cost": {
+        "pool2d_cost": '''
+def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mode="max",
+                ceil_mode=False, count_include_pad=True):
+    kernel = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
+    pad = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 2
+    step = kernel if stride is None else (
+        tuple(stride) if isinstance(stride, (tuple, list)) else (stride,) * 2)
+    with_pad = mode == "avg" and count_include_pad
+    counts, reads = [], []
+    for size, k, s, p in zip((height, width), kernel, step, pad):
+        n = output_size(size, k, s, p, ceil_mode)
+        first, last = (-p, size + p) if with_pad else (0, size)
+        starts = [i * s - p for i in range(n)]  # each window clipped to what it reads
+        counts.append(n)
+        reads.append(sum(max(0, min(last, a + k) - max(first, a)) for a in starts))
+    outputs = channels * counts[0] * counts[1]
+    ops = channels * reads[0] * reads[1] - outputs
+    result = dict.fromkeys(("outputs", "comparisons", "additions", "divisions"), 0)
+    result["outputs"] = outputs
+    if mode == "max":
+        result["comparisons"] = ops
+    else:
+        result["additions"], result["divisions"] = ops, outputs
+    return result
+''',
+    },
     "04-backprop": {
         "avg_pool2d_backward": '''
 import numpy as np
