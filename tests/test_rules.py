@@ -105,12 +105,6 @@ PROBE = textwrap.dedent(
     import torch, torch.nn.functional as F
     from torch import nn
     x = torch.arange(32.0, dtype=torch.float64).reshape(1, 2, 4, 4)
-    def attempt(name, f):
-        try:
-            f()
-            print("WORKS", name)
-        except Exception as e:
-            print("REFUSED", name, type(e).__name__)
     def pop_then_pool():
         while torch._C._len_torch_dispatch_stack():
             torch._C._pop_torch_dispatch_stack()
@@ -159,7 +153,11 @@ PROBE = textwrap.dedent(
         "allowed: Tensor.max": lambda: x.amax(dim=(2, 3)),
     }
     for name, f in attempts.items():
-        attempt(name, f)
+        try:
+            f()
+            print("WORKS", name)
+        except Exception as e:
+            print("REFUSED", name, type(e).__name__)
     """
 )
 
@@ -169,12 +167,6 @@ NUMPY_PROBE = textwrap.dedent(
     from poolgrader.recheck import prepare
     prepare({"profile": {"numpy_only": True, "forbid": [], "allow": [], "rule": "NumPy only"}})
     import numpy
-    def attempt(name, f):
-        try:
-            f()
-            print("WORKS", name)
-        except Exception as e:
-            print("REFUSED", name, type(e).__name__)
     def from_file():
         spec = importlib.util.find_spec("numpy")  # a path next to torch's
         path = spec.origin.replace("numpy/__init__.py", "torch/__init__.py")
@@ -194,7 +186,11 @@ NUMPY_PROBE = textwrap.dedent(
         "allowed: numpy.lib.stride_tricks": lambda: __import__("numpy.lib.stride_tricks"),
     }
     for name, f in attempts.items():
-        attempt(name, f)
+        try:
+            f()
+            print("WORKS", name)
+        except Exception as e:
+            print("REFUSED", name, type(e).__name__)
     print("STATE", f"torch-loaded={'torch' in sys.modules}")
     """
 )
