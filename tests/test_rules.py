@@ -240,6 +240,16 @@ def test_a_spec_folder_is_found_for_the_in_kernel_guard(tmp_path, monkeypatch):
 
     with pytest.raises(rules.ForbiddenCallError, match="NumPy only"):
         rules.guard(forward)(np.ones((3, 3)), np.ones((2, 2)), 0.0)
+
+    def decorated(f):
+        def inner(*args, **kwargs):  # no functools.wraps: another __name__
+            return f(*args, **kwargs)
+
+        return inner
+
+    forward = decorated(forward)  # the name the test cell calls it by is still forward
+    with pytest.raises(rules.ForbiddenCallError, match="NumPy only"):
+        rules.guard(forward)(np.ones((3, 3)), np.ones((2, 2)), 0.0)
     with pytest.raises(ValueError, match="declares no exercise for 'nothing'"):
         rules.guard(lambda: None, test="nothing")
     assert Path("rules.toml").is_file()

@@ -303,8 +303,9 @@ def guard(func, spec_folder=".", *, test: str | None = None):
     if not matches and test is None:
         # A wrapped function (a decorator without functools.wraps) has another __name__:
         # find the exercise whose function name the calling cell binds to this object.
-        caller = sys._getframe(1).f_globals
-        matches = [s for s in specs.values() if caller.get(s.function) is func]
+        frame = sys._getframe(1)
+        names = {**frame.f_globals, **frame.f_locals}
+        matches = [s for s in specs.values() if names.get(s.function) is func]
     if len(matches) != 1:
         raise ValueError(
             f"rules.toml declares no exercise for {test or name!r}: declare its rules there"
