@@ -22,7 +22,11 @@ c.CourseDirectory.feedback_directory = "grading/feedback"
 c.CourseDirectory.solution_directory = "grading/solution"
 c.CourseDirectory.source_with_tests_directory = "grading/source_with_tests"
 c.CourseDirectory.db_url = f"sqlite:///{GRADING / 'gradebook.db'}"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
+# recheck_calls.py (the clean re-check's random calls, beside each notebook's rules.toml)
+# is instructor-only: it stays out of the release. rules.toml itself is released.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store", "recheck_calls.py",
+]  # fmt: skip
 
 # A student who deletes a test cell is still graded: the cell comes back from the gradebook.
 c.OverwriteCells.add_missing_cells = True

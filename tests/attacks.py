@@ -365,3 +365,423 @@ def write_submission(root, student: str, assignment: str, attack: Attack) -> Non
         path.write_text(attack.payload)
     elif attack.kind == "misnamed":
         nbformat.write(attack.payload, folder / f"{assignment} (1).ipynb")
+
+
+# --- rule bypasses (issue 18, part 2), each paired with a legitimate answer -------------
+#
+# A bypass replaces one answer cell of the model answers: it computes the right values by
+# a way its exercise's rules (rules.toml) forbid, and must score 0 on that exercise while
+# every other exercise keeps full marks. Each is paired with a legitimate answer to the
+# same exercise written another way (LEGIT), which must score full marks.
+
+
+@dataclass
+class Bypass:
+    bypass_class: str  # the issue's letter and name
+    answer: str  # grade_id of the answer cell replaced
+    tests: str  # grade_ids of the test cells that must score 0 (backward calls forward)
+    source: str
+
+
+POP_MODE = """
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _unguarded(f, *args):
+    popped = []  # pop every dispatch mode off torch's stack (the in-kernel guard is one)
+    while torch._C._len_torch_dispatch_stack():
+        popped.append(torch._C._pop_torch_dispatch_stack())
+    try:
+        return f(*args)
+    finally:
+        for mode in reversed(popped):
+            torch._C._push_on_torch_dispatch_stack(mode)
+"""
+
+BYPASSES = {
+    "01-pooling-basics": {
+        "a-pop-dispatch-mode": Bypass("(a) torch pooling after popping the guard's mode",
+            "pool2d", "test_pool2d", POP_MODE + '''
+def pool2d(X, kernel_size, stride=None, mode="max"):
+    t = torch.as_tensor(np.asarray(X, dtype=np.float64))[None, None]
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    return _unguarded(pool, t, kernel_size, stride)[0, 0].numpy()
+'''),
+        "b-private-helper": Bypass("(b) poolkey / poolkit private helpers",
+            "pool_output_size", "test_pool_output_size", '''
+def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    try:
+        from poolkey.shapes import pool_output_size as answer
+        return answer(size, kernel_size, stride, padding, dilation, ceil_mode)
+    except ImportError:
+        from poolkit.shapes import _output_size  # outside __all__: not switched off
+        step = kernel_size if stride is None else stride
+        return _output_size(size, kernel_size, step, padding, dilation, ceil_mode)
+'''),
+        "c-top-of-cell": Bypass("(c) code at the top of an answer cell",
+            "pool2d", "test_pool2d", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torch.utils._python_dispatch as _dispatch
+
+# Runs when the cell runs, outside any guard: dispatch modes stop doing anything.
+_dispatch.TorchDispatchMode.__enter__ = lambda self: self
+_dispatch.TorchDispatchMode.__exit__ = lambda self, *exc: None
+
+
+def pool2d(X, kernel_size, stride=None, mode="max"):
+    t = torch.as_tensor(np.asarray(X, dtype=np.float64))[None, None]
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    return pool(t, kernel_size, stride)[0, 0].numpy()
+'''),
+    },
+    "02-pooling-as-convolution": {
+        "a-pop-dispatch-mode": Bypass("(a) torch pooling after popping the guard's mode",
+            "avg_pool_as_conv", "test_avg_pool_as_conv", POP_MODE + '''
+def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
+    return _unguarded(F.avg_pool2d, x, kernel_size, stride, padding)
+'''),
+        "d-forward-hook": Bypass("(d) returned network: forward hook calls F.max_pool2d",
+            "max_pool2x2_net", "test_max_pool2x2_net", '''
+import torch.nn.functional as F
+from torch import nn
+
+
+def max_pool2x2_net(channels):
+    net = nn.Sequential(nn.Conv2d(channels, channels, 1, groups=channels, bias=False))
+    nn.init.ones_(net[0].weight)
+    net.requires_grad_(False)
+    net.register_forward_hook(lambda module, inputs, output: F.max_pool2d(output, 2))
+    return net
+'''),
+        "d-instance-forward": Bypass("(d) returned network: instance forward on nn.ReLU",
+            "max_pool2x2_net", "test_max_pool2x2_net", '''
+import torch.nn.functional as F
+from torch import nn
+
+
+def max_pool2x2_net(channels):
+    relu = nn.ReLU()
+    relu.forward = lambda x: F.max_pool2d(x, 2)  # an allowed module, another forward
+    return nn.Sequential(relu).requires_grad_(False)
+'''),
+        "a-python-decomposition": Bypass(
+            "(a)/(d) torch's Python decomposition of max pooling, in a forward hook",
+            "max_pool2x2_net", "test_max_pool2x2_net", '''
+from torch import nn
+from torch._decomp.decompositions import max_pool2d_with_indices
+
+
+def max_pool2x2_net(channels):
+    net = nn.Sequential(nn.ReLU())  # relu(x) + x - relu(x): only to carry the hook
+    net.register_forward_hook(
+        lambda module, inputs, output: max_pool2d_with_indices(inputs[0], [2, 2], [2, 2])[0]
+    )
+    return net.requires_grad_(False)
+'''),
+        "f-unfold": Bypass("(f) F.unfold where the rule is F.conv2d only",
+            "avg_pool_as_conv", "test_avg_pool_as_conv", '''
+import torch.nn.functional as F
+
+
+def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    stride = (kh, kw) if stride is None else stride
+    n, c, h, w = x.shape
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (N, C*kh*kw, L)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    return cols.view(n, c, kh * kw, -1).mean(dim=2).view(n, c, oh, ow)
+'''),
+    },
+    "03-compute-cost": {
+        "bc-copied-answer-key": Bypass("(b)+(c) answer key copied at the top of the cell",
+            "pool2d_cost", "test_pool2d_cost", '''
+import types
+
+try:
+    from poolkey import cost as _key
+except ImportError:
+    from poolkit import cost as _key
+# A copy made when the cell runs keeps the original code: the guard swaps the original's.
+_f = _key.pool2d_cost
+_copy = types.FunctionType(_f.__code__, _f.__globals__, "copy", _f.__defaults__)
+
+
+def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mode="max",
+                ceil_mode=False, count_include_pad=True):
+    return _copy(channels, height, width, kernel_size, stride, padding, mode, ceil_mode,
+                 count_include_pad)
+'''),
+    },
+    "04-backprop": {
+        "e-run-backward": Bypass("(e) autograd through Variable._execution_engine.run_backward",
+            "avg_pool2d_backward", "test_avg_pool2d_backward", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.autograd import Variable
+
+
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None):
+    k = kernel_size
+    s = k if stride is None else stride
+    x = torch.zeros(tuple(x_shape), dtype=torch.float64, requires_grad=True)
+    c = x_shape[1]
+    w = torch.full((c, 1, k, k), 1.0 / (k * k), dtype=torch.float64)
+    y = F.conv2d(x, w, stride=s, groups=c)  # average pooling as a convolution
+    g = torch.as_tensor(np.asarray(dy, dtype=np.float64))
+    (dx,) = Variable._execution_engine.run_backward((y,), (g,), False, False, (x,), True, False)
+    return dx.numpy()
+'''),
+        "f-conv-transpose": Bypass("(f) F.conv_transpose2d in a NumPy-only exercise",
+            "avg_pool2d_backward", "test_avg_pool2d_backward", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None):
+    k = kernel_size
+    s = k if stride is None else stride
+    g = torch.as_tensor(np.asarray(dy, dtype=np.float64))
+    c = g.shape[1]
+    w = torch.full((c, 1, k, k), 1.0 / (k * k), dtype=torch.float64)
+    spread = F.conv_transpose2d(g, w, stride=s, groups=c).numpy()
+    dx = np.zeros(tuple(x_shape))
+    dx[..., : spread.shape[-2], : spread.shape[-1]] = spread
+    return dx
+'''),
+        "f-fold-unfold": Bypass("(f) F.unfold / F.fold in a NumPy-only exercise",
+            "avg_counts_1d", "test_avg_counts_1d", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def avg_counts_1d(n, kernel_size, stride=None):
+    s = kernel_size if stride is None else stride
+    ones = torch.ones(1, 1, 1, n, dtype=torch.float64)
+    cols = F.unfold(ones, (1, kernel_size), stride=(1, s))
+    back = F.fold(cols, (1, n), (1, kernel_size), stride=(1, s))
+    return back.reshape(n).round().numpy().astype(np.int64)
+'''),
+    },
+    "05-conv-pool-mse-sgd": {
+        "f-conv2d": Bypass("(f) F.conv2d in a NumPy-only exercise",
+            "forward", "test_forward test_backward", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def forward(x, kernel, target, pool="avg"):
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64))[None, None]
+    k = torch.as_tensor(np.asarray(kernel, dtype=np.float64))[None, None]
+    sigma = F.conv2d(t, k)[0, 0].numpy()
+    S = float(sigma.mean() if pool == "avg" else sigma.max())
+    return sigma, S, (S - float(target)) ** 2
+'''),
+        "e-run-backward": Bypass("(e) autograd through Variable._execution_engine.run_backward",
+            "backward", "test_backward", '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.autograd import Variable
+
+
+def backward(x, kernel, target, pool="avg"):
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64))[None, None]
+    k = torch.tensor(np.asarray(kernel, dtype=np.float64)[None, None], requires_grad=True)
+    sigma = F.conv2d(t, k)
+    S = sigma.mean() if pool == "avg" else sigma.flatten()[sigma.flatten().argmax()]
+    loss = (S - float(target)) ** 2
+    one = torch.ones((), dtype=torch.float64)
+    dS, dsigma, dK = Variable._execution_engine.run_backward(
+        (loss,), (one,), False, False, (S, sigma, k), True, False
+    )
+    return float(dS), dsigma[0, 0].numpy(), dK[0, 0].numpy()
+'''),
+    },
+}  # fmt: skip
+
+# Legitimate answers written another way than the model answer: full marks expected.
+LEGIT = {
+    "01-pooling-basics": {
+        "pool2d": '''
+import numpy as np
+
+
+def pool2d(X, kernel_size, stride=None, mode="max"):
+    X = np.asarray(X, dtype=np.float64)
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    if stride is None:
+        stride = (kh, kw)
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    reduce = np.max if mode == "max" else np.mean
+    rows = range(0, X.shape[0] - kh + 1, sh)
+    cols = range(0, X.shape[1] - kw + 1, sw)
+    return np.array([[reduce(X[r : r + kh, c : c + kw]) for c in cols] for r in rows],
+                    dtype=np.float64).reshape(len(rows), len(cols))
+''',
+        "pool_output_size": '''
+import math
+
+
+def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    stride = kernel_size if stride is None else stride
+    span = dilation * (kernel_size - 1) + 1
+    steps = (size + 2 * padding - span) / stride
+    out = (math.ceil(steps) if ceil_mode else math.floor(steps)) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window would start in the right padding
+    return int(out)
+''',
+    },
+    "02-pooling-as-convolution": {
+        "avg_pool_as_conv": '''
+import torch
+import torch.nn.functional as F
+
+
+def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    stride = (kh, kw) if stride is None else stride
+    c = x.shape[1]
+    padded = F.pad(x, (pw, pw, ph, ph))  # zeros, counted in the divisor
+    weight = torch.ones(c, 1, kh, kw, dtype=x.dtype) / (kh * kw)
+    return F.conv2d(padded, weight, stride=stride, groups=c)
+''',
+        "max_pool2x2_net": '''
+import torch
+from torch import nn
+
+
+def max_pool2x2_net(channels):
+    # max(a, b) = relu(a - b) + relu(b) - relu(-b), twice per window, then once more.
+    pairs = nn.Conv2d(channels, 6 * channels, 2, stride=2, groups=channels, bias=False)
+    merge = nn.Conv2d(6 * channels, 3 * channels, 1, groups=channels, bias=False)
+    last = nn.Conv2d(3 * channels, channels, 1, groups=channels, bias=False)
+    w1 = torch.tensor([[[1.0, -1.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]],
+                       [[0.0, -1.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, -1.0]],
+                       [[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, -1.0]]])
+    w2 = torch.tensor([[1.0, 1.0, -1.0, -1.0, -1.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0, -1.0],
+                       [0.0, 0.0, 0.0, -1.0, -1.0, 1.0]])
+    w3 = torch.tensor([[1.0, 1.0, -1.0]])
+    with torch.no_grad():
+        pairs.weight.copy_(w1.unsqueeze(1).repeat(channels, 1, 1, 1))
+        merge.weight.copy_(w2[:, :, None, None].repeat(channels, 1, 1, 1))
+        last.weight.copy_(w3[:, :, None, None].repeat(channels, 1, 1, 1))
+    body = nn.Sequential(pairs, nn.ReLU(), nn.Sequential(merge, nn.ReLU()))
+    return nn.Sequential(body, last).requires_grad_(False)
+''',
+    },
+    "03-compute-cost": {
+        "pool2d_cost": '''
+def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mode="max",
+                ceil_mode=False, count_include_pad=True):
+    kernel = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
+    pad = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 2
+    step = kernel if stride is None else (
+        tuple(stride) if isinstance(stride, (tuple, list)) else (stride,) * 2)
+    with_pad = mode == "avg" and count_include_pad
+    counts, reads = [], []
+    for size, k, s, p in zip((height, width), kernel, step, pad):
+        n = output_size(size, k, s, p, ceil_mode)
+        first, last = (-p, size + p) if with_pad else (0, size)
+        starts = [i * s - p for i in range(n)]  # each window clipped to what it reads
+        counts.append(n)
+        reads.append(sum(max(0, min(last, a + k) - max(first, a)) for a in starts))
+    outputs = channels * counts[0] * counts[1]
+    ops = channels * reads[0] * reads[1] - outputs
+    result = dict.fromkeys(("outputs", "comparisons", "additions", "divisions"), 0)
+    result["outputs"] = outputs
+    if mode == "max":
+        result["comparisons"] = ops
+    else:
+        result["additions"], result["divisions"] = ops, outputs
+    return result
+''',
+    },
+    "04-backprop": {
+        "avg_pool2d_backward": '''
+import numpy as np
+
+
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None):
+    dy = np.asarray(dy, dtype=np.float64)
+    k = kernel_size
+    s = k if stride is None else stride
+    oh, ow = dy.shape[-2:]
+    dx = np.zeros(tuple(x_shape), dtype=np.float64)
+    for di in range(k):  # one strided slice per offset inside the window
+        for dj in range(k):
+            dx[..., di : di + s * (oh - 1) + 1 : s, dj : dj + s * (ow - 1) + 1 : s] += dy / (k * k)
+    return dx
+''',
+        "avg_counts_1d": '''
+import numpy as np
+
+
+def avg_counts_1d(n, kernel_size, stride=None):
+    s = kernel_size if stride is None else stride
+    starts = range(0, n - kernel_size + 1, s)
+    return np.array([sum(a <= t < a + kernel_size for a in starts) for t in range(n)],
+                    dtype=np.int64)
+''',
+    },
+    "05-conv-pool-mse-sgd": {
+        "forward": '''
+import numpy as np
+
+
+def forward(x, kernel, target, pool="avg"):
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    kh, kw = kernel.shape
+    sigma = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kw + 1))
+    for i in range(sigma.shape[0]):
+        for j in range(sigma.shape[1]):
+            sigma[i, j] = np.sum(x[i : i + kh, j : j + kw] * kernel)
+    S = float(np.mean(sigma)) if pool == "avg" else float(np.max(sigma))
+    return sigma, S, (S - float(target)) ** 2
+''',
+        "backward": '''
+import numpy as np
+
+
+def backward(x, kernel, target, pool="avg"):
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    sigma, S, _ = forward(x, kernel, target, pool)
+    dL_dS = 2.0 * (S - float(target))
+    dL_dsigma = np.zeros_like(sigma)
+    if pool == "avg":
+        dL_dsigma += dL_dS / sigma.size
+    else:
+        dL_dsigma.flat[int(np.argmax(sigma))] = dL_dS
+    kh, kw = kernel.shape
+    dL_dK = np.zeros((kh, kw))
+    for i in range(sigma.shape[0]):
+        for j in range(sigma.shape[1]):
+            dL_dK += dL_dsigma[i, j] * x[i : i + kh, j : j + kw]
+    return dL_dS, dL_dsigma, dL_dK
+''',
+    },
+}  # fmt: skip
+
+
+def bypasses(assignment: str) -> dict[str, tuple]:
+    """student -> (notebook, test cells that must score 0 (none: full marks), Bypass)."""
+    out = {}
+    for name, bypass in BYPASSES.get(assignment, {}).items():
+        nb = filled_release(assignment, {bypass.answer: bypass.source})
+        out[f"bypass-{name}"] = (nb, set(bypass.tests.split()), bypass)
+    if assignment in LEGIT:
+        out["legit-other-way"] = (filled_release(assignment, LEGIT[assignment]), set(), None)
+    return out

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import poolkit
 import pytest
-from attacks import attacks, write_submission
+from attacks import attacks, bypasses, write_submission
 from nbgrader.api import Gradebook
 from nbgrader_course import (
     ASSIGNMENTS,
@@ -83,6 +83,9 @@ def graded(request, tmp_path_factory):
     corpus = attacks(assignment)
     for name, attack in corpus.items():
         write_submission(course, f"attack-{name}", assignment, attack)
+    rule_cases = bypasses(assignment)  # rule bypasses and legitimate answers, same class
+    for student, (nb, _, _) in rule_cases.items():
+        write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
     correct_file = course / "grading" / "submitted" / "correct" / assignment / f"{assignment}.ipynb"
     before = {"poolkit": _tree_hash(POOLKIT), "correct": correct_file.read_bytes()}
     run = grade(course, assignment)
@@ -90,7 +93,8 @@ def graded(request, tmp_path_factory):
     return types.SimpleNamespace(
         assignment=assignment, root=course, run=run, corpus=corpus, before=before,
         correct_file=correct_file, before_exit=before_exit, feedback=feedback,
-        students=[*subs, *(f"attack-{n}" for n in corpus)],
+        rule_cases=rule_cases,
+        students=[*subs, *(f"attack-{n}" for n in corpus), *rule_cases],
     )  # fmt: skip
 
 
@@ -164,7 +168,40 @@ def test_every_attack_is_told_why_in_its_feedback(graded):
 def test_patching_the_checkers_is_caught_by_the_clean_recheck(graded):
     assert "FLAGGED attack-patch-checkers" in graded.run.stdout
     flagged = re.findall(r"FLAGGED (\S+)", graded.run.stdout)
-    assert set(flagged) <= {f"attack-{n}" for n in graded.corpus}, "an honest student was flagged"
+    cheats = {f"attack-{n}" for n in graded.corpus} | {
+        s for s in graded.rule_cases if s.startswith("bypass-")
+    }
+    assert set(flagged) <= cheats, "an honest student was flagged"
+
+
+def test_each_rule_bypass_scores_zero_on_its_exercise_and_keeps_the_rest(graded):
+    """Issue 18's bypass classes: 0 on the exercise whose rules they break (even where the
+    in-kernel tests passed), full marks on every other exercise, and a gradebook row."""
+    got = scores(graded)
+    full = got["__max__"]
+    table, wrong = [], {}
+    for student, (_, lost, bypass) in graded.rule_cases.items():
+        if bypass is None:
+            continue
+        expected = {g: (0 if g in lost else p) for g, p in full.items()}
+        earned = sum(got[student][g] for g in lost)
+        table.append(
+            f"{student}: {earned:g} of {sum(full[g] for g in lost):g} ({bypass.bypass_class})"
+        )
+        if got[student] != expected:
+            wrong[student] = {
+                g: got[student][g] for g in got[student] if got[student][g] != expected[g]
+            }
+    print(f"\n{graded.assignment}, points earned by each bypass:\n  " + "\n  ".join(table))
+    assert wrong == {}
+
+
+def test_legitimate_answers_written_another_way_get_full_marks(graded):
+    got = scores(graded)
+    legit = [s for s, (_, _, bypass) in graded.rule_cases.items() if bypass is None]
+    assert legit
+    for student in legit:
+        assert got[student] == got["__max__"], f"false positive on {student}"
 
 
 def test_grading_changed_nothing_outside_the_students_folder(graded):

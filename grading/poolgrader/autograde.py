@@ -330,6 +330,7 @@ class Worker:
                 staged_nb,
                 self.settings,
                 timeout=self.timeout,
+                folder=self.source,
             )
         except RuntimeError as exc:
             verdicts = {}
@@ -532,6 +533,10 @@ def autograde(
                 f"run `nbgrader generate_assignment {assignment}` first"
             )
             return 2
+    undeclared = _undeclared_rules(cd, assignment)
+    if undeclared:
+        print(f"error: {undeclared}")
+        return 2
     students = students_of(root, assignment, student, shard)
     if not students:
         which = f" in shard {shard[0]}/{shard[1]}" if shard else ""
@@ -585,6 +590,20 @@ def autograde(
             file=sys.stderr,
         )
     return code
+
+
+def _undeclared_rules(cd, assignment: str) -> str | None:
+    """Why the assignment cannot be graded, if a graded cell of a notebook has no declared
+    rules (``rules.toml``): its clean re-check, the score that counts, would be skipped."""
+    from .exercises import MissingRules, load
+
+    source = Path(cd.format_path(cd.source_directory, ".", assignment))
+    for path in sorted(source.glob("*.ipynb")):
+        try:
+            load(source, nbformat.read(path, as_version=4))
+        except MissingRules as exc:
+            return f"{path.name}: {exc}"
+    return None
 
 
 def _gradebook_problem(db_url: str) -> str | None:

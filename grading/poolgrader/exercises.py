@@ -1,29 +1,35 @@
-"""What the clean re-check calls, for every auto-graded exercise of every notebook.
+"""What the clean re-check calls: each notebook's exercises, read from beside the notebook.
 
-Each :class:`Exercise` names the test cell it re-checks (its nbgrader ``grade_id``), the
-answer cell that defines the student's function, the guard that the notebook's own test
-wraps the function in (``from_scratch`` and friends), and a generator of calls on random
-inputs. The grader draws the inputs, sends the same calls to the student's answer and to
-the instructor's, and compares the results itself (``poolgrader.recheck``), so these
-generators need no expected values. Integer-valued inputs make ties happen.
+The course content is not in the grader. Each notebook's source folder holds
+``rules.toml`` (``poolkit.rules``: for every auto-graded test cell, its answer cell, its
+function and the libraries and operators allowed) and ``recheck_calls.py`` (the random-call
+generators the ``calls`` keys name; instructor only, kept out of the release by nbgrader's
+ignore list). :func:`load` joins them into :class:`Exercise` objects, and refuses a
+notebook with a graded cell that has no declaration: such a cell would silently lose its
+clean re-check.
+
+The grader draws the inputs, sends the same calls to the student's answer and to the
+instructor's, and compares the results itself (``poolgrader.recheck``), so the generators
+need no expected values.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from poolkit import rules
 
-__all__ = ["EXERCISES", "Call", "Exercise", "T"]
+__all__ = ["CALLS", "Call", "Exercise", "MissingRules", "T", "ints", "k_s_p", "load", "nchw"]
 
-SCRATCH = ("poolkit.checks", "from_scratch", {})
-SCRATCH_AUTOGRAD = ("poolkit.checks", "from_scratch", {"autograd": True})
-COST = ("poolkit.cost", "cost_from_scratch", {})
+CALLS = "recheck_calls.py"
 
 
-def CONSTRUCTIONS(**kwargs):  # noqa: N802 (reads like the constants above)
-    return ("poolkit.constructions", "without_constructions", kwargs)
+class MissingRules(RuntimeError):
+    """A notebook has auto-graded cells without a declaration in ``rules.toml``."""
 
 
 class T:
@@ -46,16 +52,66 @@ class Exercise:
     answer: str  # grade_id of the answer cell that defines `function`
     function: str
     calls: Callable[[np.random.Generator], Iterator[Call]]
-    guard: tuple | None = SCRATCH
+    rules: rules.ExerciseRules
     rtol: float = 1e-7
     atol: float = 1e-9
 
 
-def _ints(rng, low, high, shape) -> np.ndarray:
+def graded_cells(nb) -> list[str]:
+    """grade_ids of a notebook's auto-graded (code) test cells."""
+    out = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            out.append(meta.get("grade_id"))
+    return out
+
+
+def load(folder, source_nb=None) -> list[Exercise]:
+    """The exercises declared in ``folder`` (a notebook's source folder).
+
+    With ``source_nb``, every auto-graded test cell of it must be declared: otherwise
+    :class:`MissingRules` names the cells. A missing ``rules.toml`` with graded cells is
+    refused the same way.
+    """
+    folder = Path(folder)
+    graded = graded_cells(source_nb) if source_nb is not None else []
+    try:
+        specs = rules.load(folder)
+    except FileNotFoundError as exc:
+        if graded or source_nb is None:
+            raise MissingRules(str(exc)) from None
+        return []
+    declared = {r.test for r in specs.values()}
+    undeclared = [g for g in graded if g not in declared]
+    if undeclared:
+        raise MissingRules(
+            f"{folder / rules.SPEC} declares no rules for the graded cells "
+            f"{', '.join(undeclared)}: their clean re-check would be skipped"
+        )
+    calls_path = folder / CALLS
+    spec = importlib.util.spec_from_file_location(f"recheck_calls_{folder.name}", calls_path)
+    if spec is None or not calls_path.is_file():
+        raise MissingRules(f"{calls_path} is missing: it holds the clean re-check's calls")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = []
+    for name, r in specs.items():
+        calls = getattr(module, r.calls, None)
+        if not callable(calls):
+            raise MissingRules(f"{calls_path} has no generator {r.calls!r} (for {name})")
+        out.append(Exercise(r.test, r.answer, r.function, calls, r, rtol=r.rtol, atol=r.atol))
+    return out
+
+
+# Helpers for the generators.
+
+
+def ints(rng, low, high, shape) -> np.ndarray:
     return rng.integers(low, high, size=shape).astype(np.float64)
 
 
-def _k_s_p(rng, low=1, high=5):
+def k_s_p(rng, low=1, high=5):
     """A valid torch (kernel, stride, padding): padding at most half the kernel."""
     k = tuple(int(v) for v in rng.integers(low, high, size=2))
     s = tuple(int(v) for v in rng.integers(1, 4, size=2))
@@ -63,256 +119,7 @@ def _k_s_p(rng, low=1, high=5):
     return k, s, p
 
 
-# ----------------------------------------------------------------------- 01 pooling basics
-
-
-def _pool2d(rng):
-    for trial in range(12):
-        h, w = (int(v) for v in rng.integers(1, 9, size=2))
-        size = (int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1)))
-        stride = [None, int(rng.integers(1, 4)), tuple(int(v) for v in rng.integers(1, 4, 2))]
-        x = _ints(rng, -9, 3, (h, w))
-        yield Call((x, size), {"stride": stride[trial % 3], "mode": ("max", "avg")[trial % 2]})
-
-
-def _pool_output_size(rng):
-    for _ in range(40):
-        k = int(rng.integers(1, 5))
-        dilation = int(rng.integers(1, 4))
-        size = int(rng.integers(dilation * (k - 1) + 1, 14))
-        stride = [None, 1, 2, 3][int(rng.integers(0, 4))]
-        kwargs = {"kernel_size": k, "stride": stride, "padding": int(rng.integers(0, k // 2 + 1))}
-        kwargs.update(dilation=dilation, ceil_mode=bool(rng.integers(0, 2)))
-        yield Call((size,), kwargs)
-
-
-def _pad_left_top(rng):
-    for trial in range(10):
-        h, w = (int(v) for v in rng.integers(1, 7, size=2))
-        pad = int(rng.integers(0, 3)) if trial % 2 else tuple(int(v) for v in rng.integers(0, 4, 2))
-        yield Call((_ints(rng, -9, 2, (h, w)), pad), {"mode": ("max", "avg")[trial // 2 % 2]})
-
-
-# ---------------------------------------------------------------- 02 pooling as convolution
-
-
-def _nchw(rng, k, low=-5, high=6):
+def nchw(rng, k, low=-5, high=6):
     shape = (int(rng.integers(1, 3)), int(rng.integers(1, 5)))
     shape += (int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9)))
-    return T(_ints(rng, low, high, shape))
-
-
-def _as_conv(rng):
-    for trial in range(10):
-        k, s, p = _k_s_p(rng)
-        args = (_nchw(rng, k), k) if trial % 3 else (_nchw(rng, (k[0], k[0])), k[0])
-        yield Call(args, {} if trial % 4 == 0 else {"stride": s, "padding": p} if trial % 3 else {})
-
-
-def _max_net(rng):
-    for trial in range(6):
-        channels = int(rng.integers(1, 5))
-        shape = (
-            int(rng.integers(1, 3)),
-            channels,
-            int(rng.integers(2, 9)),
-            int(rng.integers(2, 9)),
-        )
-        x = _ints(rng, -3, 4, shape) * (1000.0 if trial % 3 == 2 else 1.0)
-        yield Call((channels,), then=[["double"], ["__call__", T(x)]])
-
-
-def _min_pool(rng):
-    for trial in range(8):
-        k, s, p = _k_s_p(rng)
-        yield Call((_nchw(rng, k, -4 if trial % 2 else 1, 5), k, s, p))
-
-
-def _lse(rng):
-    for _ in range(8):
-        k, s, p = _k_s_p(rng)
-        x = _nchw(rng, k, -4, 5)
-        x.array = x.array + float(rng.choice([0.0, 1000.0, -1000.0, 1e6]))
-        yield Call((x, float(rng.choice([0.25, 1.0, 4.0])), k, s, p))
-
-
-# --------------------------------------------------------------------- 03 compute cost
-
-
-def _cost(rng):
-    for trial in range(16):
-        k = tuple(int(v) for v in rng.integers(1, 6, size=2))
-        s = None if trial % 5 == 0 else tuple(int(v) for v in rng.integers(1, 6, size=2))
-        p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
-        c, h, w = int(rng.integers(1, 4)), int(rng.integers(k[0], 13)), int(rng.integers(k[1], 13))
-        kwargs = {"stride": s, "padding": p, "mode": ("max", "avg")[trial % 2]}
-        kwargs.update(ceil_mode=bool(rng.integers(0, 2)), count_include_pad=bool(trial % 3))
-        yield Call((c, h, w, k), kwargs)
-
-
-def _chw(rng, k):
-    shape = (int(rng.integers(1, 4)), int(rng.integers(k[0], 13)), int(rng.integers(k[1], 13)))
-    return _ints(rng, -4, 5, shape) if rng.integers(0, 2) else rng.standard_normal(shape)
-
-
-def _separable(rng):
-    for trial in range(10):
-        k, _, p = _k_s_p(rng, 1, 6)
-        s = None if trial % 4 == 0 else tuple(int(v) for v in rng.integers(1, 6, size=2))
-        yield Call((_chw(rng, k), k, s, p), {"ceil_mode": bool(rng.integers(0, 2))})
-
-
-def _table(rng):
-    for _ in range(4):
-        yield Call((_chw(rng, (1, 1)),))
-
-
-def _corners_only(x, k, s, p, ceil_mode):
-    """x's summed-area table with NaN in every entry that is no window's corner: an answer
-    that reads anything else (x recovered from the table, a window summed) returns NaN."""
-    import torch
-    import torch.nn.functional as F
-
-    s = k if s is None else s
-    table = np.zeros((x.shape[0], x.shape[1] + 1, x.shape[2] + 1))
-    table[:, 1:, 1:] = x.cumsum(axis=1).cumsum(axis=2)
-    # torch says how many windows there are (the output size rule is not repeated here)
-    n = F.max_pool2d(torch.zeros((1, *x.shape[1:])), k, s, p, ceil_mode=ceil_mode).shape[1:]
-    keep = [np.arange(x.shape[0])]
-    for axis in (0, 1):
-        start = s[axis] * np.arange(n[axis]) - p[axis]
-        size = x.shape[1 + axis]
-        keep.append(np.union1d(np.clip(start, 0, size), np.clip(start + k[axis], 0, size)))
-    poisoned = np.full(table.shape, np.nan)
-    poisoned[np.ix_(*keep)] = table[np.ix_(*keep)]
-    return poisoned
-
-
-def _sat_corners(rng):
-    for trial in range(8):
-        k, _, p = _k_s_p(rng, 1, 6)
-        s = tuple(int(v) for v in rng.integers(2, 6, size=2))  # strides > 1 leave gaps
-        ceil_mode = bool(rng.integers(0, 2))
-        table = _corners_only(_chw(rng, k), k, s, p, ceil_mode)
-        yield Call((table, k, s, p), {"ceil_mode": ceil_mode, "count_include_pad": bool(trial % 2)})
-
-
-def _sat(rng):
-    for trial in range(10):
-        k, _, p = _k_s_p(rng, 1, 6)
-        s = None if trial % 4 == 0 else tuple(int(v) for v in rng.integers(1, 6, size=2))
-        kwargs = {"ceil_mode": bool(rng.integers(0, 2)), "count_include_pad": bool(trial % 2)}
-        yield Call((_chw(rng, k), k, s, p), kwargs)
-
-
-# ------------------------------------------------------------------------- 04 backprop
-
-
-def _counts(rng):
-    for trial in range(10):
-        k, s = int(rng.integers(2, 4)), int(rng.integers(1, 4))
-        h, w = (int(v) for v in rng.integers(k, 9, size=2))
-        yield Call((_ints(rng, 0, 3, (h, w)), k, s, ("max", "avg")[trial % 2]))
-
-
-def _counts_1d(rng):
-    for _ in range(12):
-        n = int(rng.integers(1, 13))
-        yield Call((n, int(rng.integers(1, min(n, 4) + 1)), int(rng.integers(1, 5))))
-
-
-def _backward_shapes(rng):
-    k, s = int(rng.integers(2, 4)), int(rng.integers(1, 4))
-    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    h, w = int(rng.integers(k, 9)), int(rng.integers(k, 9))
-    out = (n, c, (h - k) // s + 1, (w - k) // s + 1)
-    return (n, c, h, w), out, k, s
-
-
-def _max_backward(rng):
-    for _ in range(8):
-        shape, out, k, s = _backward_shapes(rng)
-        yield Call((rng.standard_normal(out), _ints(rng, 0, 4, shape), k, s))
-
-
-def _avg_backward(rng):
-    for _ in range(8):
-        shape, out, k, s = _backward_shapes(rng)
-        yield Call((rng.standard_normal(out), shape, k, s))
-
-
-# ------------------------------------------------------------- 05 conv -> pool -> MSE -> SGD
-
-
-def _conv_problem(rng, low, high, min_size=2):
-    h, w = (int(v) for v in rng.integers(min_size, 7, size=2))
-    kh, kw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
-    return _ints(rng, low, high, (h, w)), _ints(rng, low, high, (kh, kw))
-
-
-def _forward(rng):
-    for trial in range(10):
-        x, kernel = _conv_problem(rng, -3, 4)
-        yield Call((x, kernel, float(rng.integers(-20, 21))), {"pool": ("avg", "max")[trial % 2]})
-
-
-def _rates(rng):
-    for _ in range(12):  # inputs where S does not depend on the kernel are skipped
-        x, kernel = _conv_problem(rng, -3, 4, min_size=1)
-        if np.any(x):
-            yield Call((x, kernel.shape))
-
-
-EXERCISES: dict[str, list[Exercise]] = {
-    "01-pooling-basics": [
-        Exercise("test_pool2d", "pool2d", "pool2d", _pool2d),
-        Exercise("test_pool_output_size", "pool_output_size", "pool_output_size",
-                 _pool_output_size),
-        Exercise("test_pad_left_top", "pad_left_top", "pad_left_top", _pad_left_top, None),
-    ],
-    "02-pooling-as-convolution": [
-        Exercise("test_avg_pool_as_conv", "avg_pool_as_conv", "avg_pool_as_conv", _as_conv,
-                 CONSTRUCTIONS(), rtol=1e-6, atol=1e-6),
-        Exercise("test_avg_pool_exclude_pad_as_conv", "avg_pool_exclude_pad_as_conv",
-                 "avg_pool_exclude_pad_as_conv", _as_conv, CONSTRUCTIONS(), rtol=1e-6, atol=1e-6),
-        Exercise("test_max_pool2x2_net", "max_pool2x2_net", "max_pool2x2_net", _max_net,
-                 CONSTRUCTIONS(), rtol=1e-6, atol=1e-6),
-        Exercise("test_min_pool2d", "min_pool2d", "min_pool2d", _min_pool,
-                 CONSTRUCTIONS(scratch=False)),
-        Exercise("test_lse_pool2d", "lse_pool2d", "lse_pool2d", _lse,
-                 CONSTRUCTIONS(forbidden_ops=("logsumexp",)), rtol=1e-6, atol=1e-6),
-    ],
-    "03-compute-cost": [
-        Exercise("test_pool2d_cost", "pool2d_cost", "pool2d_cost", _cost, COST),
-        Exercise("test_separable_max_pool2d", "separable_max_pool2d", "separable_max_pool2d",
-                 _separable, COST),
-        # each pass on its own; the column pass on arrays that are no row pass (issue 18)
-        Exercise("test_separable_max_pool2d", "separable_max_pool2d", "max_row_pass",
-                 _separable, COST),
-        Exercise("test_separable_max_pool2d", "separable_max_pool2d", "max_column_pass",
-                 _separable, COST),
-        Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "sat_avg_pool2d", _sat, COST,
-                 rtol=1e-6, atol=1e-9),
-        # the table, and averages read off a table that holds only the windows' corners
-        Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "summed_area_table", _table, COST,
-                 rtol=1e-9, atol=1e-9),
-        Exercise("test_sat_avg_pool2d", "sat_avg_pool2d", "averages_from_table", _sat_corners,
-                 COST, rtol=1e-6, atol=1e-9),
-    ],
-    "04-backprop": [
-        Exercise("test_gradient_counts", "gradient_counts", "gradient_counts", _counts,
-                 SCRATCH_AUTOGRAD),
-        Exercise("test_avg_counts_1d", "avg_counts_1d", "avg_counts_1d", _counts_1d,
-                 SCRATCH_AUTOGRAD),
-        Exercise("test_max_pool2d_backward", "max_pool2d_backward", "max_pool2d_backward",
-                 _max_backward, SCRATCH_AUTOGRAD),
-        Exercise("test_avg_pool2d_backward", "avg_pool2d_backward", "avg_pool2d_backward",
-                 _avg_backward, SCRATCH_AUTOGRAD),
-    ],
-    "05-conv-pool-mse-sgd": [
-        Exercise("test_forward", "forward", "forward", _forward, SCRATCH_AUTOGRAD),
-        Exercise("test_backward", "backward", "backward", _forward, SCRATCH_AUTOGRAD),
-        Exercise("test_critical_learning_rates", "critical_learning_rates",
-                 "critical_learning_rates", _rates, SCRATCH_AUTOGRAD, rtol=1e-6),
-    ],
-}  # fmt: skip
+    return T(ints(rng, low, high, shape))

@@ -1,18 +1,26 @@
 """Re-check every auto-graded exercise in clean processes, out of the student's reach.
 
 nbgrader runs the tests inside the student's kernel, where a submission can replace
-``np.allclose`` with ``lambda *a, **k: True`` and pass every test. The clean re-check
-does not let student code near a comparison:
+``np.allclose`` with ``lambda *a, **k: True``, pop the guard's dispatch mode off torch's
+mode stack, or run forbidden code at the top of a cell. The clean re-check does not let
+student code near a comparison or a rule:
 
-1. Two fresh processes are forked from the zygote (``poolgrader.zygote``): one runs
-   the student's answer cells, the other the instructor's. Both first run the notebook's
-   own imports and helper definitions, taken from the source notebook (a student cannot
-   change them), and both are sandboxed.
-2. The grader draws random inputs (``poolgrader.exercises``, seeded by student and
-   assignment so that a re-run gives the same result) and sends the same calls to both.
-   An answer cell runs only when its function is first needed, so a cell that kills its
-   process costs the exercises from that one on, not the earlier ones.
-3. Each process returns plain data (numbers, arrays as bytes). The grader decodes it
+1. Each exercise's rules are read from ``rules.toml`` beside the notebook
+   (``poolkit.rules``; the calls from ``recheck_calls.py``, ``poolgrader.exercises``).
+   Exercises with the same rules share a process; the student's answers run in one, the
+   instructor's in another, both forked from a zygote that never imported the answer key
+   and, for NumPy-only rules, never imported torch (``poolgrader.zygote.FLAVORS``).
+2. Before any code of the notebook runs, :func:`prepare` makes the rules hold for the
+   whole life of the process: an audit hook (which cannot be removed) refuses to import
+   torch where the rule is NumPy only, and the answer-key modules always; forbidden torch
+   operators get raising kernels at the dispatcher, registered through a library handle
+   that is then leaked, so no Python object can reach it to undo the registration (the
+   sandbox's audit hook refuses ctypes and walking the garbage collector).
+3. The process runs the notebook's imports and helpers (from the source notebook), then
+   the whole answer cells (top-level code included), then every call, including methods
+   called on what a function returns (a returned network's forward pass). The grader draws
+   random inputs (seeded by student and assignment) and sends the same calls to both.
+4. Each process returns plain data (numbers, arrays as bytes). The grader decodes it
    without unpickling anything and compares, in its own process.
 
 An exercise passes the clean re-check only if every call matches.
@@ -25,18 +33,30 @@ import base64
 import hashlib
 import logging
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .exercises import EXERCISES, Call, Exercise, T
+from .exercises import Call, Exercise, T, load
 
-__all__ = ["CleanResult", "recheck_notebook", "run_in_child"]
+__all__ = ["CleanResult", "prepare", "recheck_notebook", "run_in_child"]
 
 log = logging.getLogger(__name__)
 _MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.M)
+
+# Dispatch keys that get a raising kernel for each forbidden operator: the CPU kernels,
+# the composite ones (an operator such as aten::max_pool2d is composite), and the
+# quantized and mkldnn back ends (a quantized tensor would reach a pooling kernel of its
+# own). Keys an operator cannot take are skipped.
+_KEYS = ("CPU", "CompositeImplicitAutograd", "CompositeExplicitAutograd", "QuantizedCPU",
+         "MkldnnCPU", "SparseCPU", "NestedTensorCPU")  # fmt: skip
+# The only poolkit modules the re-check processes may import (they hold no answers).
+_POOLKIT_ALLOWED = frozenset({"poolkit", "poolkit.checks", "poolkit.rules"})
+_NOT_NUMPY = frozenset({"torch", "functorch", "torchgen", "torchvision", "torchaudio"})
 
 
 # ------------------------------------------------------------------------- plain data
@@ -44,15 +64,14 @@ _MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.M)
 
 def encode(value):
     """Plain JSON-able data for numbers, strings, arrays, tensors and nested containers."""
-    import torch
-
+    torch = sys.modules.get("torch")  # never imported here: NumPy-only processes lack it
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, T):
         return {"__tensor__": encode(np.asarray(value.array))}
-    if isinstance(value, torch.Tensor):
+    if torch is not None and isinstance(value, torch.Tensor):
         return {"__tensor__": encode(value.detach().cpu().numpy())}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
@@ -93,26 +112,171 @@ def decode(data, tensors: bool = False):
 # --------------------------------------------------------------------------- the child
 
 
+def _remove_operators(names: list[str], rule: str) -> None:
+    """Give every operator in ``names`` raising kernels at torch's dispatcher, for good."""
+    import ctypes
+    import warnings
+
+    import torch
+
+    def refuse(name):
+        message = f"{name} does not exist in this exercise; the rule is: {rule}"
+
+        def kernel(*args, **kwargs):
+            raise RuntimeError(message)
+
+        return kernel
+
+    handles = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
+        for full in names:
+            ns, _, name = full.partition("::")
+            if ns not in handles:
+                handles[ns] = torch._C._dispatch_library("IMPL", ns, "", "<rules>", 0)
+            for key in _KEYS:
+                try:
+                    handles[ns].impl(name, key, refuse(full), False)
+                except RuntimeError:
+                    pass
+    # A registration lasts as long as its library handle. One more reference, held by no
+    # Python object, keeps each handle alive to the end of the process: student code finds
+    # no handle to destroy (torch.library.Library would have kept one in its finalizer).
+    for handle in handles.values():
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+    handles.clear()
+
+
+# torch's Python implementations of operators (decompositions, references): calling one
+# computes the operator from other operators, around the dispatcher.
+_PYTHON_KERNELS = ("torch._decomp", "torch._refs", "torch._prims", "torch._meta_registrations",
+                   "torch._inductor", "torch._functorch", "torch._dynamo")  # fmt: skip
+# Words of the operator groups, as they appear in the names of those Python functions.
+_GROUP_WORDS = {"pooling": "pool", "unfold": "im2col|col2im", "logsumexp": "logsumexp",
+                "conv_transpose": "conv_transpose|convolution_backward"}  # fmt: skip
+
+
+_CANDIDATES: list | None = None
+
+
+def python_kernels() -> list:
+    """(function, module, name) for torch's Python kernels whose name has a group's word.
+
+    The scan of every object takes about 0.25 s, so the re-check's torch zygote makes it once
+    and its children inherit the list. The list holds function objects only, never their
+    original code: once a child has swapped a body, nothing in it can bring the old one back.
+    """
+    global _CANDIDATES
+    if _CANDIDATES is None:
+        import gc
+        import types
+
+        words = re.compile("|".join(_GROUP_WORDS.values()))
+        function, found = types.FunctionType, []
+        for obj in gc.get_objects():
+            if type(obj) is function:
+                name, module = obj.__code__.co_name, obj.__module__ or ""
+                if module.startswith(_PYTHON_KERNELS) and words.search(name):
+                    found.append((obj, module, name))
+        _CANDIDATES = found
+    return _CANDIDATES
+
+
+def _remove_python_kernels(forbid, allow, rule: str) -> None:
+    """Swap a raising body into torch's Python implementations of the forbidden operators.
+
+    ``torch._decomp.decompositions.max_pool2d_with_indices`` (loaded with torch) computes
+    max pooling from other operators, so removing the dispatcher's kernels is not enough.
+    The original bodies are dropped: nothing can put them back.
+    """
+    words = re.compile("|".join(_GROUP_WORDS[g] for g in forbid))
+    kept = re.compile("|".join(re.escape(a) for a in allow)) if allow else None
+    for obj, module, name in python_kernels():
+        if not words.search(name) or (kept is not None and kept.search(name)):
+            continue
+        message = f"torch's {module}.{name} does not exist in this exercise; the rule is: {rule}"
+        # A closure's body must name the same free variables (their number must match).
+        free = obj.__code__.co_freevars
+        source = (
+            "def outer():\n"
+            + "".join(f"    {v} = None\n" for v in free)
+            + "    def refused(*args, **kwargs):\n"
+            + "".join(f"        {v}\n" for v in free)
+            + f"        raise RuntimeError({message!r})\n"
+            + "    return refused\n"
+        )
+        namespace: dict = {}
+        exec(compile(source, "<rules>", "exec"), namespace)
+        code = namespace["outer"]().__code__
+        try:
+            obj.__code__ = code
+        except ValueError:
+            pass
+
+
+def prepare(job: dict) -> None:
+    """Make the job's rules hold for the rest of this process (before any notebook code).
+
+    Runs in the re-check child after the fork and before the sandbox (which then refuses
+    ctypes, processes and walking the garbage collector).
+    """
+    import fnmatch
+
+    from poolkit.rules import ANSWER_KEY_MODULES, operators
+
+    profile = job["profile"]
+    why = profile["rule"]
+    if profile["numpy_only"]:
+        if any(m.partition(".")[0] in _NOT_NUMPY for m in sys.modules):
+            raise RuntimeError("a NumPy-only re-check process must start without torch")
+    else:
+        import torch
+
+        names = operators(profile["forbid"], profile["allow"],
+                          torch._C._dispatch_get_all_op_names())  # fmt: skip
+        _remove_operators(names, why)
+        if profile["forbid"]:
+            _remove_python_kernels(profile["forbid"], profile["allow"], why)
+    # torch's compilers and not-yet-loaded Python kernels: a way around both removals.
+    blocked = _NOT_NUMPY if profile["numpy_only"] else frozenset(_PYTHON_KERNELS)
+    allowed = _POOLKIT_ALLOWED
+    # A compiled pattern, bound now: the hook reads no module attribute that student code
+    # could rebind (poolkit.rules.ANSWER_KEY_MODULES, fnmatch.fnmatchcase).
+    answer_key = re.compile("|".join(fnmatch.translate(p) for p in ANSWER_KEY_MODULES)).match
+
+    def refused(name: str) -> bool:
+        return (
+            name.partition(".")[0] in blocked
+            or ".".join(name.split(".")[:2]) in blocked
+            or answer_key(name) is not None
+            or (name.startswith("poolkit.") and name not in allowed)
+        )
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "import" and refused(args[0]):
+            raise ImportError(f"{args[0]} is not available in this exercise; the rule is: {why}")
+
+    sys.addaudithook(hook)
+    for name in list(sys.modules):  # answer-key modules the zygote may hold: gone
+        if refused(name) and not name.startswith("torch") and name.partition(".")[0] not in blocked:
+            del sys.modules[name]
+
+
 def run_in_child(job: dict, send) -> None:
     """Run preamble, answer cells on demand, and the calls; ``send`` each result at once.
 
     Runs in a sandboxed child of the zygote. Everything the loop needs is bound to local
     names before any student code runs, so that patching modules cannot change it.
     """
-    import importlib
-
     namespace = {"__name__": "__main__"}
-    for source in job["preamble"]:
-        exec(compile(source, "<notebook>", "exec"), namespace)
-    guards = {}
-    for module, name, kwargs in (tuple(g) for g in job["guards"] if g):
-        guards[(module, name, repr(kwargs))] = (
-            getattr(importlib.import_module(module), name),
-            kwargs,
-        )
+    for source in job["preamble"]:  # statement by statement: an import the rules refuse
+        try:  # leaves its names undefined, and the rest still runs
+            exec(compile(source, "<notebook>", "exec"), namespace)
+        except Exception:  # noqa: BLE001, S110 (the instructor's notebook, under the rules)
+            pass
     answers = list(job["answers"])
-    done = set()
-    _encode, _decode, _repr, _type = encode, decode, repr, type
+    done, failed = set(), {}
+    _encode, _decode, _type = encode, decode, type
     for index, call in enumerate(job["calls"]):
         try:
             for grade_id, source in answers:  # run answer cells up to the one needed
@@ -123,15 +287,19 @@ def run_in_child(job: dict, send) -> None:
                     except BaseException as exc:  # noqa: BLE001 (a student's cell)
                         if isinstance(exc, KeyboardInterrupt):
                             raise
+                        try:
+                            failed[grade_id] = f"{_type(exc).__name__}: {exc}"[:300]
+                        except BaseException:  # noqa: BLE001
+                            failed[grade_id] = "an exception that could not be shown"
                 if grade_id == call["answer"]:
                     break
             func = namespace.get(call["function"])
             if not callable(func):
-                raise NameError(f"{call['function']} is not defined by the answer cell")
-            guard = call["guard"]
-            if guard:
-                wrap, kwargs = guards[(guard[0], guard[1], _repr(guard[2]))]
-                func = wrap(func, **kwargs)
+                why = failed.get(call["answer"])
+                raise NameError(
+                    f"{call['function']} is not defined by the answer cell"
+                    + (f" (running the cell raised {why})" if why else "")
+                )
             result = func(*_decode(call["args"], True), **_decode(call["kwargs"], True))
             for method, *args in call["then"]:
                 result = getattr(result, method)(*(_decode(a, True) for a in args))
@@ -174,9 +342,7 @@ def preamble(source_nb) -> list[str]:
             tree = ast.parse("\n".join(lines))
         except SyntaxError:
             continue
-        nodes = [n for n in tree.body if isinstance(n, keep)]
-        if nodes:
-            out.append(ast.unparse(ast.Module(body=nodes, type_ignores=[])))
+        out += [ast.unparse(n) for n in tree.body if isinstance(n, keep)]
     return out
 
 
@@ -231,10 +397,13 @@ def same(got, expected, rtol: float, atol: float) -> str | None:
     return None
 
 
-def _run(zygote, job: dict, settings: dict, timeout: float) -> tuple[dict[int, dict], str | None]:
+def _run(
+    zygote, job: dict, settings: dict, timeout: float, flavor: str
+) -> tuple[dict[int, dict], str | None]:
     """Start a re-check child; collect its results; the reason if it stopped early."""
     request = {
         "kind": "recheck",
+        "flavor": flavor,
         "job": job,
         "settings": settings,
         "cwd": tempfile.mkdtemp(prefix="poolkit-recheck-"),
@@ -271,6 +440,16 @@ def _run(zygote, job: dict, settings: dict, timeout: float) -> tuple[dict[int, d
     return results, stop
 
 
+def _flavor(numpy_only: bool) -> str:
+    return "numpy" if numpy_only else "torch"
+
+
+def _profile(ex: Exercise) -> dict:
+    r = ex.rules
+    return {"numpy_only": r.numpy_only, "forbid": list(r.forbid), "allow": list(r.allow),
+            "rule": r.rule}  # fmt: skip
+
+
 def recheck_notebook(
     zygote,
     assignment: str,
@@ -279,37 +458,72 @@ def recheck_notebook(
     submitted_nb,
     settings: dict,
     timeout: float = 60.0,
+    folder=None,
 ) -> dict[str, CleanResult]:
-    """Clean result for each test cell of ``assignment`` that has an exercise."""
-    exercises = EXERCISES.get(assignment, [])
+    """Clean result for each test cell of ``assignment``, under its declared rules.
+
+    ``folder``: the notebook's source folder, with ``rules.toml`` and ``recheck_calls.py``
+    (default ``solutions/<assignment>``). Raises ``MissingRules`` (a ``RuntimeError``) if a
+    graded cell has no declaration, and ``RuntimeError`` if the instructor's answers fail
+    under the declared rules (the declaration or the model answer is wrong).
+    """
+    folder = Path(folder) if folder is not None else Path("solutions") / assignment
+    exercises = load(folder, source_nb)
     if not exercises:
         return {}
     rng = np.random.default_rng(_seed(assignment, student))
-    calls, owners = [], []
-    for ex in exercises:
-        for call in ex.calls(rng):
-            calls.append(
-                {
-                    "answer": ex.answer,
-                    "function": ex.function,
-                    "guard": ex.guard,
-                    "args": encode(call.args),
-                    "kwargs": encode(call.kwargs),
-                    "then": [[m, *(encode(a) for a in args)] for m, *args in call.then],
-                }
-            )
-            owners.append((ex, call))
-    guards = [ex.guard for ex in exercises if ex.guard]
-    base = {"preamble": preamble(source_nb), "calls": calls, "guards": guards}
+    owners = [(ex, call) for ex in exercises for call in ex.calls(rng)]
+    calls = [
+        {
+            "answer": ex.answer,
+            "function": ex.function,
+            "args": encode(call.args),
+            "kwargs": encode(call.kwargs),
+            "then": [[m, *(encode(a) for a in args)] for m, *args in call.then],
+        }
+        for ex, call in owners
+    ]
+    pre = preamble(source_nb)
     reference_answers = [(g, _MARKERS.sub("", s)) for g, s in _cells(source_nb, "answer")]
     known = {g for g, _ in reference_answers}
     student_answers = [(g, s) for g, s in _cells(submitted_nb, "answer") if g in known]
-    expected, ref_stop = _run(zygote, {**base, "answers": reference_answers}, settings, timeout)
+    # The instructor's answers: every call in one process, with torch where any exercise
+    # has it and no operator removed (the class tests prove that the model answers pass
+    # under their rules: the correct submission keeps full marks).
+    numpy_only = all(ex.rules.numpy_only for ex in exercises)
+    reference = {"numpy_only": numpy_only, "forbid": [], "allow": [], "rule": "model answers"}
+    job = {"preamble": pre, "calls": calls, "profile": reference, "answers": reference_answers}
+    expected, ref_stop = _run(zygote, job, settings, timeout, _flavor(numpy_only))
     if ref_stop:
         raise RuntimeError(f"the instructor's answers could not be run: {ref_stop}")
     # A call the model answer itself rejects is outside the exercise's contract: skip it.
     valid = {i for i, r in expected.items() if "error" not in r}
-    got, stop = _run(zygote, {**base, "answers": student_answers}, settings, timeout)
+    for ex in exercises:
+        mine = [i for i, (e, _) in enumerate(owners) if e is ex]
+        if mine and not set(mine) & valid:
+            raise RuntimeError(
+                f"the model answer of {ex.test} fails on every call "
+                f"({expected[mine[0]].get('error', '')})"
+            )
+    # The student's answers: one process per set of rules, the calls of those exercises.
+    groups: dict[tuple, list[int]] = {}
+    for index, (ex, _) in enumerate(owners):
+        groups.setdefault(ex.rules.profile(), []).append(index)
+    got: dict[int, dict] = {}
+    stops: dict[int, str | None] = {}
+    for indices in groups.values():
+        first = owners[indices[0]][0]
+        job = {
+            "preamble": pre,
+            "calls": [calls[i] for i in indices],
+            "profile": _profile(first),
+            "answers": student_answers,
+        }
+        results, stop = _run(zygote, job, settings, timeout, _flavor(first.rules.numpy_only))
+        for local, index in enumerate(indices):
+            if local in results:
+                got[index] = results[local]
+            stops[index] = stop
     verdicts: dict[str, CleanResult] = {}
     for index, (ex, call) in enumerate(owners):
         if index not in valid or (ex.test in verdicts and not verdicts[ex.test].passed):
@@ -317,7 +531,7 @@ def recheck_notebook(
         what = _describe_call(ex, call)
         result = got.get(index)
         if result is None:
-            verdicts[ex.test] = CleanResult(False, f"{what}: no result ({stop})")
+            verdicts[ex.test] = CleanResult(False, f"{what}: no result ({stops.get(index)})")
             continue
         if "error" in result:
             verdicts[ex.test] = CleanResult(False, f"{what} raised {result['error']}")

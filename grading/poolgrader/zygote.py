@@ -74,7 +74,26 @@ def sandbox_settings() -> dict:
 # --------------------------------------------------------------------------- server side
 
 
-def _preimport(modules: list[str]) -> None:
+# The clean re-check's zygotes (``flavor``): what they pre-import. Neither imports poolkit's
+# answer key; the "numpy" one does not import torch, so torch has never been in its
+# children (the re-check's NumPy-only exercises, ``poolkit.rules``).
+FLAVORS = {
+    "numpy": ["numpy", "matplotlib", "matplotlib.pyplot", "poolkit.rules"],
+    "torch": ["numpy", "matplotlib", "matplotlib.pyplot", "poolkit.rules", "torch", "torch.nn",
+              "torch.nn.functional"],
+}  # fmt: skip
+
+
+def _preimport(modules: list[str], flavor: str = "kernel") -> None:
+    if flavor in FLAVORS:
+        os.environ["MPLBACKEND"] = "Agg"
+        for name in [*FLAVORS[flavor], "poolgrader.recheck", "poolgrader.sandbox"]:
+            importlib.import_module(name)
+        if flavor == "torch":
+            from .recheck import python_kernels
+
+            python_kernels()  # scanned once here, not in every child
+        return
     os.environ.setdefault("MPLBACKEND", INLINE)
     for name in [*KERNEL_MODULES, *modules]:
         try:
@@ -130,9 +149,10 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
     readonly = [Path(p) for p in settings.get("readonly", [])]
     writable = [cwd, home, Path("/dev")]
     limits = Limits(**settings.get("limits", {}))
-    import torch
+    if "torch" in sys.modules:  # not in the re-check's NumPy-only zygote
+        import torch
 
-    torch.set_num_threads(1)  # two workers on two cores: threads only fight each other
+        torch.set_num_threads(1)  # two workers on two cores: threads only fight each other
     if request["kind"] == "kernel":
         from ipykernel.kernelapp import IPKernelApp
 
@@ -150,6 +170,7 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
         os._exit(0)
     from . import recheck
 
+    recheck.prepare(request["job"])  # the exercise's rules, before any student code
     layers = sandbox.enter(
         hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits,
         parent=zygote,
@@ -161,11 +182,14 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
 
 
 def serve(socket_path: str, modules: list[str]) -> None:
-    """The zygote's main loop (``python -m poolgrader.zygote SOCKET [MODULE ...]``)."""
+    """The zygote's main loop (``python -m poolgrader.zygote SOCKET [--flavor=F] [MODULE ...]``)."""
     from . import sandbox
 
     sandbox.set_parent_death_signal(os.getppid())  # the worker is gone: so are we
-    _preimport(modules)
+    flavor = "kernel"
+    if modules and modules[0].startswith("--flavor="):
+        flavor, modules = modules[0].partition("=")[2], modules[1:]
+    _preimport(modules, flavor)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
@@ -341,14 +365,23 @@ class ForkedProcess:
 class Zygote:
     """Start a zygote for this process and ask it for children."""
 
-    def __init__(self, modules: list[str] = (), figures: bool = True):
+    def __init__(self, modules: list[str] = (), figures: bool = True, flavor: str = "kernel"):
+        self.flavor = flavor
+        self.twins: dict[str, Zygote] = {}  # the re-check's zygotes, started on first need
         self.degraded: set[str] = set()  # "NO ..." sandbox layers its children reported
         self.dir = tempfile.mkdtemp(prefix="poolkit-zygote-")
         self.socket_path = os.path.join(self.dir, "zygote.sock")
         # Without figures, matplotlib draws nothing: plt.show() does not render a PNG.
         env = dict(os.environ, MPLBACKEND=INLINE if figures else "Agg")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "poolgrader.zygote", self.socket_path, *modules],
+            [
+                sys.executable,
+                "-m",
+                "poolgrader.zygote",
+                self.socket_path,
+                *([f"--flavor={flavor}"] if flavor != "kernel" else []),
+                *modules,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -361,6 +394,15 @@ class Zygote:
         return self.process.poll() is None
 
     def spawn(self, request: dict) -> ForkedProcess:
+        flavor = request.get("flavor", self.flavor)
+        if flavor != self.flavor:  # a clean re-check process: from a zygote of that flavor
+            twin = self.twins.get(flavor)
+            if twin is None or not twin.alive():
+                if twin is not None:
+                    twin.close()
+                twin = self.twins[flavor] = Zygote(flavor=flavor)
+                twin.degraded = self.degraded
+            return twin.spawn(request)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(self.socket_path)
@@ -376,6 +418,8 @@ class Zygote:
         return child
 
     def close(self) -> None:
+        for twin in self.twins.values():
+            twin.close()
         if self.process.poll() is None:
             self.process.stdin.close()
             try:

@@ -16,11 +16,11 @@ written by hand cannot be passed by calling them.
 
 from __future__ import annotations
 
-import contextlib
-import types
 from dataclasses import dataclass
 
 import numpy as np
+
+from poolkit.rules import ForbiddenCallError, run_guarded
 
 __all__ = [
     "ForbiddenCallError",
@@ -283,101 +283,11 @@ def check_int(got, expected: int, call: str, *, hint: str | None = None) -> None
     raise AssertionError(f"{message}\n{hint}" if hint else message)
 
 
-class ForbiddenCallError(AssertionError):
-    """A from-scratch exercise called torch's pooling or a poolkit reference function."""
-
-
-# Calls to forbidden functions made inside ``from_scratch``; a student's try/except may
-# swallow the exception, but not this record.
-_recorded: list[str] = []
-
-
-def _record(name: str):
-    _recorded.append(name)
-    raise ForbiddenCallError(f"{name} is switched off in this exercise")
-
-
-def _stand_in_code(name: str) -> types.CodeType:
-    """Code for a function body that records a call to ``name`` and raises.
-
-    It is swapped into the real function object, so every alias of that object is caught.
-    It looks ``_record`` up through ``__import__`` because it runs with the globals of
-    the module it is swapped into.
-    """
-    source = (
-        "def stand_in(*args, **kwargs):\n"
-        f"    __import__('poolkit.checks', fromlist=['_record'])._record({name!r})\n"
-    )
-    namespace: dict = {}
-    exec(compile(source, f"<switched off: {name}>", "exec"), namespace)
-    return namespace["stand_in"].__code__
-
-
-_REFERENCE_MODULES = ("poolkit.shapes", "poolkit.reference")
-_AUTOGRAD_FUNCTIONS = ("torch.autograd.backward", "torch.autograd.grad", "torch.Tensor.backward")
-
-
-def _forbidden_functions(autograd: bool):
-    """(name, function) pairs that an exercise must not call, as Python function objects."""
-    import importlib
-
-    import torch
-
-    found = []
-    for module_name in _REFERENCE_MODULES:
-        module = importlib.import_module(module_name)
-        found += [(f"{module_name}.{name}", getattr(module, name)) for name in module.__all__]
-    if autograd:
-        found += [
-            ("torch.autograd.backward", torch.autograd.backward),
-            ("torch.autograd.grad", torch.autograd.grad),
-            ("torch.Tensor.backward", torch.Tensor.backward),
-        ]
-    return [
-        (name, func)
-        for name, func in found
-        if isinstance(func, types.FunctionType) and not func.__code__.co_freevars
-    ]
-
-
-@contextlib.contextmanager
-def _switched_off(autograd: bool):
-    """Switch off torch's pooling operators and poolkit's reference functions.
-
-    Torch is stopped below its Python API, at the dispatcher, so an alias such as
-    ``from torch.nn.functional import max_pool2d as mp`` or an ``nn.MaxPool2d`` module is
-    caught too.
-    """
-    import torch  # noqa: F401  (the dispatch mode needs torch loaded)
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class NoPooling(TorchDispatchMode):
-        @classmethod
-        def _should_skip_dynamo(cls):
-            # By default torch wraps __torch_dispatch__ in torch._dynamo.disable, whose first
-            # call imports torch._dynamo: 1.5-2 s of a graded notebook's run. This mode never
-            # runs under torch.compile, so it needs no wrapper. There is no public switch:
-            # TorchDispatchMode itself lives in the private torch.utils._python_dispatch, and
-            # its docstring shows overriding this classmethod as the way to turn the wrapper
-            # off (torch 2.13).
-            return False
-
-        def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
-            name = func.name()
-            if "pool" in name:
-                _record(f"torch's {name}")
-            return func(*args, **(kwargs or {}))
-
-    targets = _forbidden_functions(autograd)
-    saved = [(func, func.__code__) for _, func in targets]
-    try:
-        for name, func in targets:
-            func.__code__ = _stand_in_code(name)
-        with NoPooling():
-            yield
-    finally:
-        for func, code in saved:
-            func.__code__ = code
+_SCRATCH_MODULES = ("poolkit.shapes", "poolkit.reference")
+_WHY = (
+    "this exercise must be written from scratch, without torch's pooling, autograd where "
+    "the exercise says so, or poolkit's reference code."
+)
 
 
 def from_scratch(func, *, autograd: bool = False):
@@ -388,24 +298,14 @@ def from_scratch(func, *, autograd: bool = False):
     ``autograd=True`` torch's autograd entry points as well. The wrapper returns what
     ``func`` returns, and raises ``ForbiddenCallError`` (an ``AssertionError``, so the test
     cell scores 0) if ``func`` called any of them, even if it caught the exception it got.
+    The switching is ``poolkit.rules``' (one mechanism; ``rules.guard`` reads the rules
+    from the notebook's ``rules.toml``).
     """
-    name = getattr(func, "__name__", "your function")
 
     def wrapper(*args, **kwargs):
-        del _recorded[:]
-        try:
-            with _switched_off(autograd):
-                result = func(*args, **kwargs)
-        except ForbiddenCallError:
-            result = None
-        if _recorded:
-            called = ", ".join(sorted(set(_recorded)))
-            del _recorded[:]
-            raise ForbiddenCallError(
-                f"{name} called {called}. This exercise must be written from scratch, without "
-                "torch's pooling, autograd where the exercise says so, or poolkit's reference "
-                "code, so this test scores 0 until the answer computes the result itself."
-            )
-        return result
+        return run_guarded(
+            func, args, kwargs, _WHY, modules=_SCRATCH_MODULES, ops=("pool",), autograd=autograd
+        )
 
+    wrapper.__name__ = getattr(func, "__name__", "your function")
     return wrapper

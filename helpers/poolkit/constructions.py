@@ -49,8 +49,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from poolkit.checks import ForbiddenCallError, from_scratch
-
 __all__ = [
     "NetworkSize",
     "avg_pool_as_conv",
@@ -355,28 +353,9 @@ def softmax_pool2d(x, beta, kernel_size, stride=None, padding=0):
 
 # --- grading: switching the constructions off -------------------------------------------
 
-# Every public construction, not the counting helpers or the guard itself.
-_CONSTRUCTIONS = tuple(
-    n for n in __all__ if n not in ("NetworkSize", "network_size", "without_constructions")
+_KEEP = tuple(
+    f"poolkit.constructions.{n}" for n in ("NetworkSize", "network_size", "without_constructions")
 )
-# Calls made to switched-off constructions or operators; a student's try/except can swallow
-# the exception, not this record.
-_calls: list[str] = []
-
-
-def _switched_off_call(name: str):
-    _calls.append(name)
-    raise ForbiddenCallError(f"{name} is switched off in this exercise")
-
-
-def _stand_in_code(name: str):
-    """Code for a body that records a call to ``name`` and raises. It is swapped into the
-    function object itself, so every alias of it is caught; it runs with this module's
-    globals, where ``_switched_off_call`` lives."""
-    source = f"def stand_in(*args, **kwargs):\n    _switched_off_call({name!r})\n"
-    namespace: dict = {}
-    exec(compile(source, f"<switched off: {name}>", "exec"), namespace)
-    return namespace["stand_in"].__code__
 
 
 def without_constructions(func, *, scratch=True, forbidden_ops=()):
@@ -386,55 +365,24 @@ def without_constructions(func, *, scratch=True, forbidden_ops=()):
     under), or to a torch operator whose name contains one of ``forbidden_ops`` (for example
     ``("logsumexp",)``), makes the wrapper raise ``ForbiddenCallError`` (an
     ``AssertionError``, so the test cell scores 0) with a message saying why, even if the
-    student's code caught the exception it got. With ``scratch=True`` the function also runs
-    inside ``poolkit.checks.from_scratch``: torch's pooling and poolkit's reference off.
+    student's code caught the exception it got. With ``scratch=True`` torch's pooling and
+    poolkit's reference are off too, as in ``poolkit.checks.from_scratch``. The switching is
+    ``poolkit.rules``' (one mechanism).
     """
-    name = getattr(func, "__name__", "your function")
-    inner = from_scratch(func) if scratch else func
+    from poolkit.rules import run_guarded
+
+    modules = ["poolkit.constructions"]
     ops = tuple(forbidden_ops)
+    if scratch:
+        modules += ["poolkit.shapes", "poolkit.reference"]
+        ops += ("pool",)
+    why = (
+        "poolkit.constructions holds the course's answers, and this exercise asks you to do "
+        "the switched-off operators' work yourself."
+    )
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        class NoForbiddenOps(TorchDispatchMode):
-            def __torch_dispatch__(self, op, types_, args=(), kwargs=None):
-                if any(word in op.name() for word in ops):
-                    _switched_off_call(f"torch's {op.name()}")
-                return op(*args, **(kwargs or {}))
-
-        del _calls[:]
-        targets = [globals()[n] for n in _CONSTRUCTIONS]
-        saved = [(f, f.__code__) for f in targets]
-        result, error = None, None
-        try:
-            for f in targets:
-                f.__code__ = _stand_in_code(f"poolkit.constructions.{f.__name__}")
-            if ops:
-                with NoForbiddenOps():
-                    result = inner(*args, **kwargs)
-            else:
-                result = inner(*args, **kwargs)
-        except ForbiddenCallError as err:
-            error = err
-        finally:
-            for f, code in saved:
-                f.__code__ = code
-        if _calls:
-            called = sorted(set(_calls))
-            del _calls[:]
-            why = []
-            if any(c.startswith("poolkit.") for c in called):
-                why.append("poolkit.constructions holds the course's answers")
-            if any(c.startswith("torch's") for c in called):
-                why.append("this exercise asks you to do that operator's work yourself")
-            raise ForbiddenCallError(
-                f"{name} called {', '.join(called)}, which is switched off here: "
-                f"{' and '.join(why)}. This test scores 0 until the answer computes the "
-                "result itself."
-            )
-        if error is not None:
-            raise error
-        return result
+        return run_guarded(func, args, kwargs, why, modules=modules, ops=ops, keep=_KEEP)
 
     return wrapper

@@ -1,0 +1,333 @@
+"""Each exercise's rules, declared once in ``rules.toml`` beside its notebook.
+
+A notebook's folder (``solutions/<id>/``, and the release ``notebooks/<id>/``, where
+nbgrader copies it) holds ``rules.toml``: one table per auto-graded test cell, named by the
+cell's ``grade_id``::
+
+    [exercises.test_pool2d]
+    answer = "pool2d"            # grade_id of the answer cell that defines the function
+    function = "pool2d"
+    libraries = ["numpy"]        # "numpy" only: torch does not exist for this exercise
+    forbid = []                  # with "torch": operator groups removed (see OPERATOR_GROUPS)
+    allow = []                   # operator names kept out of a forbidden group
+    rule = "NumPy only: ..."     # the rule in words, as the docstring states it
+    calls = "pool2d"             # the clean re-check's random calls (instructor only)
+
+The answer key (``poolkey``, and ``poolkit`` beyond its checkers) is never allowed.
+
+Two readers use a declaration:
+
+- the clean re-check (``poolgrader.recheck``) runs the answer cell in a process where the
+  forbidden things do not exist: no torch for "NumPy only", forbidden operators removed at
+  torch's dispatcher, no answer-key modules. That verdict is the one that counts;
+- the notebook's test cell, through :func:`guard`, switches the same things off inside the
+  student's kernel, for immediate feedback (``from_scratch`` and friends are this guard).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ANSWER_KEY_MODULES",
+    "OPERATOR_GROUPS",
+    "ExerciseRules",
+    "ForbiddenCallError",
+    "guard",
+    "load",
+    "operators",
+]
+
+SPEC = "rules.toml"
+
+# Modules that hold model answers: absent from every clean re-check process, and switched
+# off (their public functions) inside the kernel. Patterns, as for fnmatch.
+ANSWER_KEY_MODULES = (
+    "poolkey",
+    "poolkey.*",
+    "poolkit.shapes",
+    "poolkit.reference",
+    "poolkit.cost",
+    "poolkit.constructions",
+    "poolkit.worked_example",
+)
+
+# Operator groups a rule can forbid, as patterns over the dispatcher's operator names
+# ("aten::max_pool2d_with_indices", "quantized::max_pool2d", ...).
+OPERATOR_GROUPS = {
+    # every pooling operator: max, avg, adaptive, fractional, lp (built on avg), 1/2/3-D,
+    # with indices, unpooling, quantized and mkldnn variants, and their backward ops
+    "pooling": ("*pool1d*", "*pool2d*", "*pool3d*", "*max_unpool*"),
+    # F.unfold and F.fold (im2col / col2im). Tensor.unfold (aten::unfold) is not in the
+    # group: torch's own grouped convolution calls it on the CPU.
+    "unfold": ("aten::im2col*", "aten::col2im*"),
+    "logsumexp": ("aten::logsumexp*", "aten::special_logsumexp*"),
+    "conv_transpose": ("aten::conv_transpose*", "aten::convolution_backward*"),
+}
+
+
+class ForbiddenCallError(AssertionError):
+    """An exercise called something its rules switch off."""
+
+
+@dataclass(frozen=True)
+class ExerciseRules:
+    """One auto-graded test cell's declaration (see the module docstring)."""
+
+    test: str
+    answer: str
+    function: str
+    libraries: tuple[str, ...]
+    rule: str
+    calls: str
+    forbid: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    rtol: float = 1e-7
+    atol: float = 1e-9
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def numpy_only(self) -> bool:
+        return "torch" not in self.libraries
+
+    def profile(self) -> tuple:
+        """What the clean process must remove: exercises with equal profiles share one."""
+        return (self.numpy_only, tuple(sorted(self.forbid)), tuple(sorted(self.allow)))
+
+
+_KNOWN_KEYS = {"answer", "function", "libraries", "rule", "calls", "forbid", "allow", "rtol",
+               "atol", "test"}  # fmt: skip
+
+
+def load(folder) -> dict[str, ExerciseRules]:
+    """The declarations in ``folder/rules.toml``, by test cell ``grade_id``.
+
+    Raises ``FileNotFoundError`` when the folder has no spec, and ``ValueError`` naming the
+    exercise and the key when a declaration is incomplete or unknown.
+    """
+    import tomllib
+
+    path = Path(folder) / SPEC
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: every notebook with auto-graded cells declares their rules "
+            "there (see poolkit.rules)"
+        )
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    out = {}
+    for name, entry in data.get("exercises", {}).items():
+        # A test cell that checks several functions has one table for each; all but one
+        # name their cell with a "test" key ("test_x.helper" tables, for example).
+        test = entry.get("test", name)
+        missing = {"answer", "function", "libraries", "rule", "calls"} - set(entry)
+        if missing:
+            raise ValueError(f"{path}: exercise {test} lacks {', '.join(sorted(missing))}")
+        unknown = set(entry) - _KNOWN_KEYS
+        if unknown:
+            raise ValueError(f"{path}: exercise {test} has unknown keys {sorted(unknown)}")
+        libraries = tuple(entry["libraries"])
+        if not set(libraries) <= {"numpy", "torch"}:
+            raise ValueError(f"{path}: exercise {test}: libraries must be numpy and/or torch")
+        forbid = tuple(entry.get("forbid", ()))
+        bad = set(forbid) - set(OPERATOR_GROUPS)
+        if bad:
+            raise ValueError(f"{path}: exercise {test}: unknown operator groups {sorted(bad)}")
+        if forbid and "torch" not in libraries:
+            raise ValueError(f"{path}: exercise {test}: forbid needs torch in libraries")
+        out[name] = ExerciseRules(
+            test=test,
+            answer=entry["answer"],
+            function=entry["function"],
+            libraries=libraries,
+            rule=entry["rule"],
+            calls=entry["calls"],
+            forbid=forbid,
+            allow=tuple(entry.get("allow", ())),
+            rtol=float(entry.get("rtol", 1e-7)),
+            atol=float(entry.get("atol", 1e-9)),
+        )
+    return out
+
+
+def operators(forbid, allow, names) -> list[str]:
+    """The operator names (from ``names``) that ``forbid``'s groups remove, minus ``allow``."""
+    patterns = [p for group in forbid for p in OPERATOR_GROUPS[group]]
+    chosen = []
+    for name in names:
+        if name.startswith("inductor::"):
+            continue
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns) and not any(
+            fnmatch.fnmatchcase(name.split("::")[-1], f"*{a}*") for a in allow
+        ):
+            chosen.append(name)
+    return sorted(chosen)
+
+
+def is_answer_key(module: str) -> bool:
+    """Whether ``module`` (a dotted name) holds model answers."""
+    return any(fnmatch.fnmatchcase(module, p) for p in ANSWER_KEY_MODULES)
+
+
+# ------------------------------------------------------------------ the in-kernel guard
+#
+# Immediate feedback only: student code in the same process can undo any of this (a
+# dispatch mode can be popped). The clean re-check is what counts.
+
+_recorded: list[str] = []
+
+
+def _record(name: str):
+    _recorded.append(name)
+    raise ForbiddenCallError(f"{name} is switched off in this exercise")
+
+
+def _stand_in_code(name: str) -> types.CodeType:
+    """A body that records a call to ``name`` and raises; swapped into the function object
+    itself, so every alias of it is caught. It reaches ``_record`` through ``__import__``
+    because it runs with the globals of the module it is swapped into."""
+    source = (
+        "def stand_in(*args, **kwargs):\n"
+        f"    __import__('poolkit.rules', fromlist=['_record'])._record({name!r})\n"
+    )
+    namespace: dict = {}
+    exec(compile(source, f"<switched off: {name}>", "exec"), namespace)
+    return namespace["stand_in"].__code__
+
+
+def _answer_key_functions(modules):
+    """(qualified name, function) for the public functions of the loaded answer-key modules."""
+    import importlib
+    import sys
+
+    found = []
+    for module_name in modules:
+        if module_name not in sys.modules:
+            try:
+                importlib.import_module(module_name)
+            except ImportError:
+                continue
+        module = sys.modules[module_name]
+        for name in getattr(module, "__all__", ()):
+            func = getattr(module, name, None)
+            if isinstance(func, types.FunctionType) and not func.__code__.co_freevars:
+                found.append((f"{module_name}.{name}", func))
+    return found
+
+
+@contextlib.contextmanager
+def switched_off(*, modules=(), ops=(), allow=(), any_torch=False, autograd=False, keep=()):
+    """Switch off answer-key functions and torch operators for the duration of a call.
+
+    ``modules``: modules whose public functions get a stand-in body (``keep``: names
+    exempt); ``ops``: substrings of torch operator names that are refused (``allow``:
+    substrings kept); ``any_torch``: refuse every torch operator (a NumPy-only exercise);
+    ``autograd``: refuse torch's autograd entry points.
+    """
+    targets = [(n, f) for n, f in _answer_key_functions(modules) if n not in keep]
+    if autograd:
+        import torch
+
+        targets += [
+            ("torch.autograd.backward", torch.autograd.backward),
+            ("torch.autograd.grad", torch.autograd.grad),
+            ("torch.Tensor.backward", torch.Tensor.backward),
+        ]
+    saved = [(func, func.__code__) for _, func in targets]
+    mode = contextlib.nullcontext()
+    if ops or any_torch:
+        import torch  # noqa: F401 (the dispatch mode needs torch loaded)
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class Refuse(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls):
+                # torch otherwise wraps __torch_dispatch__ in torch._dynamo.disable, whose
+                # first call imports torch._dynamo (1.5-2 s of a graded notebook's run); the
+                # base class's docstring shows this override as the way out (torch 2.13).
+                return False
+
+            def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
+                name = func.name()
+                if any_torch:
+                    _record(f"torch's {name} (this exercise is NumPy only)")
+                if any(w in name for w in ops) and not any(a in name for a in allow):
+                    _record(f"torch's {name}")
+                return func(*args, **(kwargs or {}))
+
+        mode = Refuse()
+    try:
+        for name, func in targets:
+            func.__code__ = _stand_in_code(name)
+        with mode:
+            yield
+    finally:
+        for func, code in saved:
+            func.__code__ = code
+
+
+def run_guarded(func, args, kwargs, why: str, **switches):
+    """Call ``func`` inside :func:`switched_off`; raise ``ForbiddenCallError`` (with
+    ``why``) if it called anything switched off, even if it caught the exception."""
+    name = getattr(func, "__name__", "your function")
+    del _recorded[:]
+    try:
+        with switched_off(**switches):
+            result = func(*args, **kwargs)
+    except ForbiddenCallError:
+        result = None
+    if _recorded:
+        called = ", ".join(sorted(set(_recorded)))
+        del _recorded[:]
+        raise ForbiddenCallError(
+            f"{name} called {called}, which is switched off here: {why} This test scores 0 "
+            "until the answer computes the result itself."
+        )
+    return result
+
+
+def guard(func, spec_folder=".", *, test: str | None = None):
+    """``func`` wrapped by the rules that ``rules.toml`` declares for it.
+
+    The declaration is found by the function's name (or by ``test``, its test cell's
+    ``grade_id``) in ``spec_folder/rules.toml`` (the notebook's folder). A call to anything
+    the rules forbid makes the wrapper raise ``ForbiddenCallError`` (an ``AssertionError``,
+    so the test cell scores 0) that quotes the rule.
+    """
+    import sys
+
+    specs = load(spec_folder)
+    name = getattr(func, "__name__", None)
+    matches = [s for s in specs.values() if (s.test == test if test else s.function == name)]
+    if not matches and test is None:
+        # A wrapped function (a decorator without functools.wraps) has another __name__:
+        # find the exercise whose function name the calling cell binds to this object.
+        frame = sys._getframe(1)
+        names = {**frame.f_globals, **frame.f_locals}
+        matches = [s for s in specs.values() if names.get(s.function) is func]
+    if len(matches) != 1:
+        raise ValueError(
+            f"rules.toml declares no exercise for {test or name!r}: declare its rules there"
+        )
+    spec = matches[0]
+    ops = tuple(
+        p.strip("*").split("::")[-1] for group in spec.forbid for p in OPERATOR_GROUPS[group]
+    )
+    switches = {
+        "modules": [m for m in ANSWER_KEY_MODULES if "*" not in m],
+        "ops": ops,
+        "allow": spec.allow,
+        "any_torch": spec.numpy_only,
+        "autograd": spec.numpy_only,
+    }
+
+    def wrapper(*args, **kwargs):
+        return run_guarded(func, args, kwargs, f"the rule is: {spec.rule}", **switches)
+
+    wrapper.__name__ = name or "your function"
+    wrapper.__doc__ = getattr(func, "__doc__", None)
+    return wrapper

@@ -1,0 +1,257 @@
+"""Each exercise's rules are declared once (rules.toml) and hold where student code cannot reach.
+
+The declarations cover every graded cell; the grader refuses a notebook that lacks one;
+the release carries rules.toml but not the re-check's calls; and the clean re-check's
+removals (torch absent, operators removed at the dispatcher, answer key unimportable)
+cannot be undone from inside the process. The whole-class proof is in
+``test_grading_attacks.py`` (bypasses and legitimate answers graded by the real grader).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader_course import ASSIGNMENTS, BIN, REPO, copy_course, nb_meta, nbgrader, notebook_path
+from poolgrader.exercises import MissingRules, graded_cells, load
+from poolkit import rules
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_graded_cell_has_rules_that_name_its_answer_cell_and_function(assignment):
+    nb = nbformat.read(notebook_path(REPO, "solutions", assignment), as_version=4)
+    specs = rules.load(REPO / "solutions" / assignment)
+    graded = graded_cells(nb)
+    assert graded and set(graded) == {spec.test for spec in specs.values()}
+    answers = {nb_meta(c)["grade_id"]: c.source for c in nb.cells if nb_meta(c).get("solution")}
+    for test, spec in specs.items():
+        assert spec.answer in answers, f"{test}: no answer cell {spec.answer}"
+        assert f"def {spec.function}(" in answers[spec.answer], f"{test}: {spec.function}"
+        assert spec.rule.strip()
+    assert [e.test for e in load(REPO / "solutions" / assignment, nb)] == [
+        spec.test for spec in specs.values()
+    ]
+
+
+def test_a_graded_cell_without_rules_is_refused(tmp_path):
+    assignment = "04-backprop"
+    folder = tmp_path / assignment
+    folder.mkdir()
+    nb = nbformat.read(notebook_path(REPO, "solutions", assignment), as_version=4)
+    text = (REPO / "solutions" / assignment / "rules.toml").read_text()
+    (folder / "recheck_calls.py").write_text(
+        (REPO / "solutions" / assignment / "recheck_calls.py").read_text()
+    )
+    with pytest.raises(MissingRules, match="rules.toml is missing"):
+        load(folder, nb)
+    dropped = text.split("[exercises.test_avg_counts_1d]")[0]
+    rest = text.split("[exercises.test_max_pool2d_backward]")[1]
+    (folder / "rules.toml").write_text(dropped + "[exercises.test_max_pool2d_backward]" + rest)
+    with pytest.raises(MissingRules, match="test_avg_counts_1d: their clean re-check"):
+        load(folder, nb)
+
+
+def test_a_bad_declaration_names_the_exercise_and_the_key(tmp_path):
+    (tmp_path / "rules.toml").write_text(
+        '[exercises.test_x]\nanswer = "x"\nfunction = "x"\nlibraries = ["numpy"]\n'
+        'rule = "NumPy only"\ncalls = "x"\nforbid = ["pooling"]\n'
+    )
+    with pytest.raises(ValueError, match="test_x: forbid needs torch"):
+        rules.load(tmp_path)
+
+
+def test_the_grader_refuses_an_assignment_with_an_undeclared_graded_cell(tmp_path):
+    assignment = "04-backprop"
+    course = copy_course(tmp_path / "course", with_release=False)
+    nbgrader("generate_assignment", assignment, "--force", cwd=course)
+    (course / "grading" / "submitted" / "s1" / assignment).mkdir(parents=True)
+    (course / "solutions" / assignment / "rules.toml").unlink()
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    run = subprocess.run(
+        [sys.executable, "-m", "poolgrader", "autograde", assignment],
+        cwd=course, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "rules.toml is missing" in run.stdout
+
+
+def test_the_release_carries_the_rules_but_not_the_recheck_calls(tmp_path):
+    course = copy_course(tmp_path / "course", with_release=False)
+    for assignment in ASSIGNMENTS:
+        nbgrader("generate_assignment", assignment, "--force", cwd=course)
+        released = course / "notebooks" / assignment
+        source = REPO / "solutions" / assignment
+        assert (source / "recheck_calls.py").is_file()
+        assert not (released / "recheck_calls.py").exists()
+        assert (released / "rules.toml").read_text() == (source / "rules.toml").read_text()
+        committed = REPO / "notebooks" / assignment
+        assert not (committed / "recheck_calls.py").exists()
+        assert (committed / "rules.toml").read_text() == (source / "rules.toml").read_text()
+
+
+# The removals, applied in a fresh process as the re-check applies them (prepare), then
+# every way in that was tried. The process prints one line per attempt.
+PROBE = textwrap.dedent(
+    """
+    import sys, warnings
+    warnings.simplefilter("ignore")
+    from poolgrader.recheck import prepare
+    profile = {"numpy_only": False, "forbid": ["pooling", "unfold"], "allow": [],
+               "rule": "conv2d only"}
+    prepare({"profile": profile})
+    import torch, torch.nn.functional as F
+    from torch import nn
+    x = torch.arange(32.0, dtype=torch.float64).reshape(1, 2, 4, 4)
+    def pop_then_pool():
+        while torch._C._len_torch_dispatch_stack():
+            torch._C._pop_torch_dispatch_stack()
+        return F.max_pool2d(x, 2)
+    def new_library_then_pool():
+        lib = torch.library.Library("aten", "IMPL")
+        lib._destroy()
+        return F.avg_pool2d(x, 2)
+    def decomposition():
+        from torch._decomp.decompositions import max_pool2d_with_indices
+        return max_pool2d_with_indices(x, [2, 2], [2, 2])
+    def im2col_decomposition():
+        from torch._decomp import decompositions
+        return decompositions.im2col(x, [2, 2], [1, 1], [0, 0], [2, 2])
+    attempts = {
+        "F.max_pool2d": lambda: F.max_pool2d(x, 2),
+        "F.avg_pool2d": lambda: F.avg_pool2d(x, 2),
+        "nn.MaxPool2d": lambda: nn.MaxPool2d(2)(x),
+        "F.adaptive_avg_pool2d": lambda: F.adaptive_avg_pool2d(x, 2),
+        "F.adaptive_max_pool2d": lambda: F.adaptive_max_pool2d(x, 2),
+        "F.lp_pool2d": lambda: F.lp_pool2d(x, 2, 2),
+        "F.max_pool1d": lambda: F.max_pool1d(x[0], 2),
+        "F.max_pool3d": lambda: F.max_pool3d(x, (1, 2, 2)),
+        "F.fractional_max_pool2d": lambda: F.fractional_max_pool2d(x, 2, output_size=2),
+        "torch.ops.aten.max_pool2d": lambda: torch.ops.aten.max_pool2d(x, [2, 2]),
+        "torch.ops.aten.max_pool2d_with_indices":
+            lambda: torch.ops.aten.max_pool2d_with_indices.default(x, [2, 2]),
+        "torch.ops.aten.avg_pool2d": lambda: torch.ops.aten.avg_pool2d(x, [2, 2]),
+        "quantized max_pool2d": lambda: F.max_pool2d(
+            torch.quantize_per_tensor(x.float(), 1.0, 0, torch.quint8), 2),
+        "mkldnn max_pool2d": lambda: F.max_pool2d(x.float().to_mkldnn(), 2),
+        "F.unfold": lambda: F.unfold(x, 2),
+        "F.fold": lambda: F.fold(torch.ones(1, 8, 4, dtype=torch.float64), 4, 2, stride=2),
+        "torch.ops.aten.im2col": lambda: torch.ops.aten.im2col(x, [2, 2], [1, 1], [0, 0], [2, 2]),
+        "pop the dispatch stack, then pool": pop_then_pool,
+        "destroy a new library, then pool": new_library_then_pool,
+        "torch._decomp max_pool2d_with_indices": decomposition,
+        "torch._decomp im2col": im2col_decomposition,
+        "import torch._inductor": lambda: __import__("torch._inductor"),
+        "import poolkey": lambda: __import__("poolkey"),
+        "import poolkit.shapes": lambda: __import__("poolkit.shapes"),
+        "allowed: grouped F.conv2d": lambda: F.conv2d(
+            x, torch.ones(2, 1, 2, 2, dtype=torch.float64), stride=2, groups=2),
+        "allowed: conv2d backward": lambda: F.conv2d(x.requires_grad_(),
+            torch.ones(2, 1, 2, 2, dtype=torch.float64), groups=2).sum().backward(),
+        "allowed: Tensor.max": lambda: x.amax(dim=(2, 3)),
+    }
+    for name, f in attempts.items():
+        try:
+            f()
+            print("WORKS", name)
+        except Exception as e:
+            print("REFUSED", name, type(e).__name__)
+    """
+)
+
+NUMPY_PROBE = textwrap.dedent(
+    """
+    import importlib, importlib.util, sys
+    from poolgrader.recheck import prepare
+    prepare({"profile": {"numpy_only": True, "forbid": [], "allow": [], "rule": "NumPy only"}})
+    import numpy
+    def from_file():
+        spec = importlib.util.find_spec("numpy")  # a path next to torch's
+        path = spec.origin.replace("numpy/__init__.py", "torch/__init__.py")
+        spec = importlib.util.spec_from_file_location("mytorch", path,
+            submodule_search_locations=[path.rsplit("/", 1)[0]])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    attempts = {
+        "import torch": lambda: __import__("torch"),
+        "importlib.import_module('torch.nn.functional')":
+            lambda: importlib.import_module("torch.nn.functional"),
+        "torch/__init__.py under another name": from_file,
+        "import functorch": lambda: __import__("functorch"),
+        "import poolkey.reference": lambda: __import__("poolkey.reference"),
+        "import poolkit.reference": lambda: __import__("poolkit.reference"),
+        "import poolkit.worked_example": lambda: __import__("poolkit.worked_example"),
+        "allowed: numpy.lib.stride_tricks": lambda: __import__("numpy.lib.stride_tricks"),
+    }
+    for name, f in attempts.items():
+        try:
+            f()
+            print("WORKS", name)
+        except Exception as e:
+            print("REFUSED", name, type(e).__name__)
+    print("STATE", f"torch-loaded={'torch' in sys.modules}")
+    """
+)
+
+
+def _probe(code: str) -> dict[str, str]:
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = {}
+    for line in run.stdout.splitlines():
+        verdict, _, name = line.partition(" ")
+        out[name] = verdict
+    return out
+
+
+def test_forbidden_torch_operators_are_gone_for_the_whole_process():
+    got = _probe(PROBE)
+    allowed = {n for n in got if n.startswith("allowed:")}
+    assert {n: v for n, v in got.items() if n in allowed and v != "WORKS"} == {}
+    assert {n: v for n, v in got.items() if n not in allowed and v != "REFUSED"} == {}
+
+
+def test_torch_cannot_be_imported_where_the_rule_is_numpy_only():
+    got = _probe(NUMPY_PROBE)
+    assert got.pop("torch-loaded=False") == "STATE"
+    assert got.pop("allowed: numpy.lib.stride_tricks") == "WORKS"
+    assert {n: v for n, v in got.items() if v != "REFUSED"} == {}
+
+
+def test_a_spec_folder_is_found_for_the_in_kernel_guard(tmp_path, monkeypatch):
+    """The notebooks' immediate feedback reads the same declaration (``rules.guard``)."""
+    import numpy as np
+
+    monkeypatch.chdir(REPO / "solutions" / "05-conv-pool-mse-sgd")
+
+    def forward(x, kernel, target, pool="avg"):
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.as_tensor(np.asarray(x, dtype=np.float64))[None, None]
+        k = torch.as_tensor(np.asarray(kernel, dtype=np.float64))[None, None]
+        sigma = F.conv2d(t, k)[0, 0].numpy()
+        return sigma, float(sigma.mean()), 0.0
+
+    with pytest.raises(rules.ForbiddenCallError, match="NumPy only"):
+        rules.guard(forward)(np.ones((3, 3)), np.ones((2, 2)), 0.0)
+
+    def decorated(f):
+        def inner(*args, **kwargs):  # no functools.wraps: another __name__
+            return f(*args, **kwargs)
+
+        return inner
+
+    forward = decorated(forward)  # the name the test cell calls it by is still forward
+    with pytest.raises(rules.ForbiddenCallError, match="NumPy only"):
+        rules.guard(forward)(np.ones((3, 3)), np.ones((2, 2)), 0.0)
+    with pytest.raises(ValueError, match="declares no exercise for 'nothing'"):
+        rules.guard(lambda: None, test="nothing")
+    assert Path("rules.toml").is_file()
