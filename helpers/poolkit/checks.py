@@ -313,7 +313,15 @@ def _stand_in_code(name: str) -> types.CodeType:
     return namespace["stand_in"].__code__
 
 
-_REFERENCE_MODULES = ("poolkit.shapes", "poolkit.reference")
+# The answer key (poolkey) is absent from the student edition: nothing to switch off there.
+_REFERENCE_MODULES = (
+    "poolkit.shapes",
+    "poolkey.shapes",
+    "poolkey.reference",
+    "poolkey.cost",
+    "poolkey.constructions",
+    "poolkey.worked_example",
+)
 _AUTOGRAD_FUNCTIONS = ("torch.autograd.backward", "torch.autograd.grad", "torch.Tensor.backward")
 
 
@@ -325,7 +333,10 @@ def _forbidden_functions(autograd: bool):
 
     found = []
     for module_name in _REFERENCE_MODULES:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
         found += [(f"{module_name}.{name}", getattr(module, name)) for name in module.__all__]
     if autograd:
         found += [
