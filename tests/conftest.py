@@ -44,7 +44,8 @@ QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
-             "tests/test_grading_report.py", "tests/test_grading_postgres.py")  # fmt: skip
+             "tests/test_grading_report.py", "tests/test_grading_postgres.py",
+             "tests/test_student_kit.py")  # fmt: skip
 
 
 def pytest_addoption(parser):

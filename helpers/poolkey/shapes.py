@@ -17,7 +17,7 @@ that is if ``(out - 1) * stride >= size + padding``. It must be at least 1.
 from __future__ import annotations
 
 from poolkit.shapes import PoolArgs as _PoolGeometry
-from poolkit.shapes import _as_int, _int, _is_default_stride, _pair  # noqa: F401 (reference)
+from poolkit.shapes import _as_int, _int, _is_default_stride, _pair, input_hw_pair  # noqa: F401 (reference)
 from poolkit.shapes import pool_args as _geometry
 
 __all__ = ["pool2d_output_shape", "pool_output_size"]
@@ -107,8 +107,6 @@ def pool2d_output_shape(
     >>> pool2d_output_shape((5, 7), (3, 2), stride=(2, 1), padding=(1, 0))
     (3, 6)
     """
-    if not (isinstance(input_hw, (tuple, list)) and len(input_hw) == 2):
-        raise ValueError(f"input_hw must be a pair (H, W) of ints, got {input_hw!r}")
-    hw = (_input_size("input_hw[0] (H)", input_hw[0]), _input_size("input_hw[1] (W)", input_hw[1]))
+    hw = input_hw_pair(input_hw)
     geometry = _geometry(kernel_size, stride, padding, dilation, ceil_mode)
     return _output_hw(geometry, hw)

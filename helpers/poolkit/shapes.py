@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PoolArgs", "pool2d_out_hw", "pool_args"]
+__all__ = ["PoolArgs", "input_hw_pair", "pool2d_out_hw", "pool_args"]
 
 Pair = tuple[int, int]
 
@@ -126,6 +126,17 @@ def pool_args(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) 
     return args
 
 
+def input_hw_pair(input_hw) -> Pair:
+    """Validate an input's spatial size ``(H, W)``: a pair of positive ints."""
+    if not (isinstance(input_hw, (tuple, list)) and len(input_hw) == 2):
+        raise ValueError(f"input_hw must be a pair (H, W) of ints, got {input_hw!r}")
+    hw = (_int("input_hw[0] (H)", input_hw[0]), _int("input_hw[1] (W)", input_hw[1]))
+    for name, size in zip(("input_hw[0] (H)", "input_hw[1] (W)"), hw, strict=True):
+        if size < 1:
+            raise ValueError(f"{name} must be positive, got {size}")
+    return hw
+
+
 def pool2d_out_hw(
     input_hw, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
 ) -> Pair:
@@ -146,17 +157,13 @@ def pool2d_out_hw(
     import torch
     import torch.nn.functional as F
 
-    if not (isinstance(input_hw, (tuple, list)) and len(input_hw) == 2):
-        raise ValueError(f"input_hw must be a pair (H, W) of ints, got {input_hw!r}")
-    hw = tuple(_int(f"input_hw[{i}]", v) for i, v in enumerate(input_hw))
-    if min(hw) < 1:
-        raise ValueError(f"input_hw must hold positive ints, got {tuple(input_hw)!r}")
     args = pool_args(kernel_size, stride, padding, dilation, ceil_mode)
-    x = torch.empty((1, 1, *hw), device="meta")
+    x = torch.empty((1, 1, *input_hw_pair(input_hw)), device="meta")
     try:
         out = F.max_pool2d(x, *args[:4], ceil_mode=args.ceil_mode).shape[-2:]
     except RuntimeError:  # torch: "Output size is too small"
         k, s, p, d = args[:4]
+        hw = x.shape[-2:]
         raise ValueError(
             f"the window does not fit: input {hw[0]}×{hw[1]} with kernel {_show(k)}, stride "
             f"{_show(s)}, padding {_show(p)}, dilation {_show(d)}"
