@@ -396,12 +396,12 @@ def test_blank_notebooks_run_with_only_the_exercise_tests_failing(kit, kit_env, 
 
 
 def _solved(kit_nb: Path, assignment: str) -> Path:
-    """The kit's notebook with every answer cell's source taken from solutions/."""
+    """The kit's notebook with every answer cell (code and written) taken from solutions/."""
     source = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
     answers = {}
     for cell in source["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and meta.get("solution"):
+        if meta.get("solution"):  # code answers, and written answers (markdown)
             text = "".join(cell["source"])
             answers[meta["grade_id"]] = re.sub(
                 r"^\s*### (BEGIN|END) SOLUTION\s*\n", "", text, flags=re.M
