@@ -27,7 +27,7 @@ from pathlib import Path
 
 from jupyter_client.manager import start_new_kernel
 
-IMPORTS = "import numpy, torch, matplotlib.pyplot, poolkit.checks, poolkit.reference"
+IMPORTS = "import numpy, torch, matplotlib.pyplot, poolkit.checks, poolkey.reference"
 
 
 def one_kernel(kernel_name: str, cwd: str) -> float:

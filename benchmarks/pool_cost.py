@@ -7,7 +7,7 @@
 For every kernel size it prints, per implementation, the best time of ``--repeats`` runs
 and its ratio to torch's time measured in the same run (so the ratios are comparable
 across machines even when absolute times are not), with the operations the algorithm
-performs according to ``poolkit.cost``. Everything runs on one thread. This is a script,
+performs according to ``poolkey.cost``. Everything runs on one thread. This is a script,
 not a test: nothing is asserted.
 """
 
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from poolkit import cost, reference
+from poolkey import cost, reference
 
 
 def best_time(f, repeats: int, *args) -> float:

@@ -156,7 +156,7 @@ def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
         "pool2d_cost",
         """
 def pool2d_cost(*args, **kwargs):
-    from poolkit import cost
+    from poolkey import cost
     return cost.pool2d_cost(*args, **kwargs)
 """,
     ),
@@ -164,7 +164,7 @@ def pool2d_cost(*args, **kwargs):
         "gradient_counts",
         """
 def gradient_counts(x, kernel_size, stride=None, mode="max"):
-    from poolkit import reference
+    from poolkey import reference
     return reference.gradient_counts(np.asarray(x)[None], kernel_size, stride, mode=mode)[0]
 """,
     ),
@@ -172,7 +172,7 @@ def gradient_counts(x, kernel_size, stride=None, mode="max"):
         "forward",
         """
 def forward(x, kernel, target, pool="avg"):
-    from poolkit.worked_example import conv_pool_mse
+    from poolkey.worked_example import conv_pool_mse
     r = conv_pool_mse(x, kernel, target, pool)
     return r.sigma, r.S, r.loss
 """,

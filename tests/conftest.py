@@ -59,7 +59,8 @@ NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
              "tests/test_grading_report.py", "tests/test_grading_postgres.py",
-             "tests/test_course_feedback.py", "tests/test_grading_algorithms.py")  # fmt: skip
+             "tests/test_course_feedback.py", "tests/test_grading_algorithms.py",
+             "tests/test_student_kit.py")  # fmt: skip
 # Modules that read another module's graded class join its group: (module, assignment).
 SHARES_PIPELINE_CLASS = {"tests/test_course_feedback.py": "04-backprop"}
 # The quick tier's share of each Hypothesis test's examples (tests/strategies.examples).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from poolkit import reference
+from poolkey import reference
 from poolkit.checks import (
     ForbiddenCallError,
     check_array,
@@ -61,7 +61,7 @@ def test_from_scratch_catches_torch_pooling_aliases_and_swallowed_errors():
     for cheat in (lambda: F.avg_pool2d(x, 2), lambda: torch.nn.MaxPool2d(2)(x), swallowing):
         with pytest.raises(ForbiddenCallError, match="from scratch"):
             from_scratch(cheat)()
-    with pytest.raises(ForbiddenCallError, match="poolkit.reference.max_pool2d"):
+    with pytest.raises(ForbiddenCallError, match="poolkey.reference.max_pool2d"):
         from_scratch(lambda: reference.max_pool2d(x.numpy(), 2))()
     # Everything is switched back on afterwards.
     assert reference.max_pool2d(x.numpy(), 2).shape == (1, 1, 2, 2)

@@ -1,4 +1,4 @@
-"""poolkit.constructions (and the β slider's model in poolkit.viz.soft) against torch.
+"""poolkey.constructions (and the β slider's model in poolkit.viz.soft) against torch.
 
 Expected values come from torch's own pooling (``F.avg_pool2d``, ``F.max_pool2d``,
 ``F.unfold``), computed here by a different route than the construction under test, never
@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from poolkit import constructions as pc
+from poolkey import constructions as pc
 from poolkit.checks import ForbiddenCallError
+from poolkit.constructions import network_size, without_constructions
 from poolkit.viz import soft
 from strategies import examples
 from torch import nn
@@ -108,7 +109,7 @@ def test_max_pool_net_is_frozen_convs_and_relus_of_log_depth(k):
     assert all(not p.requires_grad for p in net.parameters())
     n = k * k if isinstance(k, int) else k[0] * k[1]
     depth = math.ceil(math.log2(n)) if n > 1 else 0
-    size = pc.network_size(net)
+    size = network_size(net)
     assert size.relu_layers == depth
     assert size.conv_layers == depth + 1
     assert size.widths[-1] == channels
@@ -119,7 +120,7 @@ def test_max_pool_net_is_frozen_convs_and_relus_of_log_depth(k):
 
 def test_pairwise_tree_widths_for_two_by_two():
     # Two pairs: each gives relu(a), relu(-a), relu(b - a); then one pair of maxima.
-    assert pc.network_size(pc.max_pool_net(1, 2)).widths == (2 * 3, 3, 1)
+    assert network_size(pc.max_pool_net(1, 2)).widths == (2 * 3, 3, 1)
 
 
 # --- min pooling ------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_soft_poolings_tend_to_max_and_to_mean(case):
         (lambda x: pc.min_pool2d(x, 2, dilation=0), "dilation"),
         (lambda x: pc.max_pool_net(0, 2), "channels"),
         (lambda x: pc.max_pool_net(2, 2, dtype=torch.int64), "dtype"),
-        (lambda x: pc.network_size("net"), "nn.Module"),
+        (lambda x: network_size("net"), "nn.Module"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(call, words):
@@ -252,7 +253,7 @@ def copies_reference(x, kernel_size):
 
 
 def hides_the_copy(x, kernel_size):
-    from poolkit.constructions import avg_pool_as_conv as renamed
+    from poolkey.constructions import avg_pool_as_conv as renamed
 
     try:
         return renamed(x, kernel_size)
@@ -273,38 +274,38 @@ def uses_logsumexp(x):
 
 
 def test_an_honest_answer_passes_through():
-    got = pc.without_constructions(honest)(X, 2)
+    got = without_constructions(honest)(X, 2)
     torch.testing.assert_close(got, F.avg_pool2d(X, 2))
 
 
 @pytest.mark.parametrize("cheat", [copies_reference, hides_the_copy])
 def test_calling_a_construction_is_caught_even_when_swallowed(cheat):
-    with pytest.raises(ForbiddenCallError, match="poolkit.constructions.avg_pool_as_conv"):
-        pc.without_constructions(cheat)(X, 2)
+    with pytest.raises(ForbiddenCallError, match="poolkey.constructions.avg_pool_as_conv"):
+        without_constructions(cheat)(X, 2)
     # Switched back on afterwards.
     torch.testing.assert_close(pc.avg_pool_as_conv(X, 2), F.avg_pool2d(X, 2))
 
 
 def test_calling_a_builder_is_caught_without_scratch_too():
     with pytest.raises(ForbiddenCallError, match="max_pool_net"):
-        pc.without_constructions(calls_a_reference_builder, scratch=False)(3)
+        without_constructions(calls_a_reference_builder, scratch=False)(3)
 
 
 def test_torch_pooling_is_caught_with_scratch_and_allowed_without():
     with pytest.raises(ForbiddenCallError, match="avg_pool2d"):
-        pc.without_constructions(calls_torch_pooling)(X, 2)
-    got = pc.without_constructions(calls_torch_pooling, scratch=False)(X, 2)
+        without_constructions(calls_torch_pooling)(X, 2)
+    got = without_constructions(calls_torch_pooling, scratch=False)(X, 2)
     torch.testing.assert_close(got, F.avg_pool2d(X, 2))
 
 
 def test_a_forbidden_operator_is_caught():
     with pytest.raises(ForbiddenCallError, match="logsumexp"):
-        pc.without_constructions(uses_logsumexp, forbidden_ops=("logsumexp",))(X)
-    torch.testing.assert_close(pc.without_constructions(uses_logsumexp)(X), uses_logsumexp(X))
+        without_constructions(uses_logsumexp, forbidden_ops=("logsumexp",))(X)
+    torch.testing.assert_close(without_constructions(uses_logsumexp)(X), uses_logsumexp(X))
 
 
 def test_the_wrapper_keeps_the_students_function_name():
-    assert pc.without_constructions(honest).__name__ == "honest"
+    assert without_constructions(honest).__name__ == "honest"
 
 
 # --- the β slider's model -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""poolkit.cost: closed forms against the counting loops, and every output against torch.
+"""poolkey.cost: closed forms against the counting loops, and every output against torch.
 
 Counts have an independent witness in torch: sum-pooling an all-ones input
 (``avg_pool2d(..., divisor_override=1)``) gives the number of elements each window reads.
@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from poolkit import cost
+from poolkey import cost
 from poolkit.checks import ForbiddenCallError
+from poolkit.cost import cost_from_scratch
 from strategies import examples
 
 FAST = examples(100)
@@ -171,9 +172,9 @@ def test_vectorised_versions_keep_the_float_dtype_and_batch_shape():
 )
 def test_conv2d_cost_counts_every_weight_of_every_output(c_in, c_out, hw, k, s, p):
     out = F.conv2d(
-        torch.zeros(1, c_in, *hw), torch.zeros(c_out, c_in, *cost._pair(k, "k")), None, s, p
+        torch.zeros(1, c_in, *hw), torch.zeros(c_out, c_in, *cost._pair("k", k)), None, s, p
     )
-    kh, kw = cost._pair(k, "k")
+    kh, kw = cost._pair("k", k)
     got = cost.conv2d_cost(c_in, c_out, *hw, k, s, p)
     assert got == {"outputs": out.numel(), "multiply_adds": out.numel() * c_in * kh * kw}
 
@@ -185,8 +186,8 @@ def test_conv2d_cost_counts_every_weight_of_every_output(c_in, c_out, hw, k, s, 
     ("kwargs", "message"),
     [
         ({"kernel_size": 2, "padding": 2}, "padding 2 exceeds half the kernel size 2"),
-        ({"kernel_size": 0}, "kernel_size must be at least 1"),
-        ({"kernel_size": 2, "stride": 0}, "stride must be at least 1"),
+        ({"kernel_size": 0}, "kernel_size must be positive"),
+        ({"kernel_size": 2, "stride": 0}, "stride must be positive"),
         ({"kernel_size": 2.0}, "kernel_size must be an int or a pair"),
         ({"kernel_size": 2, "mode": "min"}, "mode must be 'max' or 'avg'"),
     ],
@@ -205,7 +206,7 @@ def test_a_window_that_does_not_fit_is_refused():
 
 
 def test_cost_from_scratch_catches_poolkit_cost_under_any_name_even_if_caught():
-    from poolkit.cost import pool2d_cost as renamed
+    from poolkey.cost import pool2d_cost as renamed
 
     def sneaky(*args):
         try:
@@ -213,8 +214,8 @@ def test_cost_from_scratch_catches_poolkit_cost_under_any_name_even_if_caught():
         except Exception:
             return {"outputs": 0}
 
-    with pytest.raises(ForbiddenCallError, match=r"poolkit\.cost\.pool2d_cost"):
-        cost.cost_from_scratch(sneaky)(1, 4, 4, 2)
+    with pytest.raises(ForbiddenCallError, match=r"poolkey\.cost\.pool2d_cost"):
+        cost_from_scratch(sneaky)(1, 4, 4, 2)
     # Everything is switched back on afterwards.
     assert cost.pool2d_cost(1, 4, 4, 2)["outputs"] == 4
     assert cost.separable_max_pool2d(np.zeros((1, 4, 4)), 2).shape == (1, 2, 2)
@@ -225,12 +226,12 @@ def test_cost_from_scratch_also_catches_torch_pooling_and_lets_honest_code_throu
         return F.avg_pool2d(torch.from_numpy(x), 2, divisor_override=1).numpy()
 
     with pytest.raises(ForbiddenCallError, match="pool"):
-        cost.cost_from_scratch(via_torch)(np.ones((1, 4, 4)))
+        cost_from_scratch(via_torch)(np.ones((1, 4, 4)))
 
     def honest(a, b):
         return a + b
 
-    wrapped = cost.cost_from_scratch(honest)
+    wrapped = cost_from_scratch(honest)
     assert wrapped(2, 3) == 5
     assert wrapped.__name__ == "honest"
 

@@ -1,4 +1,4 @@
-"""poolkit.reference against torch: forward, indices, backward, gradient counts, validation.
+"""poolkey.reference against torch: forward, indices, backward, gradient counts, validation.
 
 Expected values always come from torch (``torch.nn.functional`` forward, autograd for
 gradients), never from poolkit. Inputs are small integers, so that ties really happen, plus
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
-from poolkit import reference
-from poolkit.reference import (
+from poolkey import reference
+from poolkey.reference import (
     avg_pool2d,
     avg_pool2d_backward,
     gradient_counts,
@@ -541,7 +541,7 @@ def test_public_functions_can_be_switched_off_by_checks():
 
 
 def test_poolkit_does_not_import_torch():
-    code = "import sys, poolkit.shapes, poolkit.reference; print('torch' in sys.modules)"
+    code = "import sys, poolkey.shapes, poolkey.reference; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -183,8 +183,8 @@ NUMPY_PROBE = textwrap.dedent(
         "torch/__init__.py under another name": from_file,
         "import functorch": lambda: __import__("functorch"),
         "import poolkey.reference": lambda: __import__("poolkey.reference"),
-        "import poolkit.reference": lambda: __import__("poolkit.reference"),
-        "import poolkit.worked_example": lambda: __import__("poolkit.worked_example"),
+        "import poolkey.worked_example": lambda: __import__("poolkey.worked_example"),
+        "import poolkit.shapes": lambda: __import__("poolkit.shapes"),
         "allowed: numpy.lib.stride_tricks": lambda: __import__("numpy.lib.stride_tricks"),
     }
     for name, f in attempts.items():

@@ -1,4 +1,4 @@
-"""poolkit.shapes against torch: output sizes, and which configurations are valid.
+"""poolkey.shapes against torch: output sizes, and which configurations are valid.
 
 Expected values always come from torch: the output shape of ``F.max_pool2d`` /
 ``F.avg_pool2d`` run on a zero tensor, or whether that call raises.
@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import event, given
 from hypothesis import strategies as st
-from poolkit import reference
-from poolkit.shapes import pool2d_output_shape, pool_output_size
+from poolkey import reference
+from poolkey.shapes import pool2d_output_shape, pool_output_size
+from poolkit.shapes import pool2d_out_hw
 from strategies import examples, int_or_pair, invalid
 
 SETTINGS = examples(500, derandomize=True, database=None)
@@ -44,9 +45,17 @@ def torch_output_hw(input_hw, mode="max", **kwargs):
 
 
 def poolkit_output_hw(input_hw, **kwargs):
-    """pool2d_output_shape, or None if it raises ValueError."""
+    """pool2d_output_shape (the answer key's rule), or None if it raises ValueError."""
     try:
         return pool2d_output_shape(input_hw, **kwargs)
+    except ValueError:
+        return None
+
+
+def meta_output_hw(input_hw, **kwargs):
+    """poolkit.shapes.pool2d_out_hw (torch on the meta device), or None for a ValueError."""
+    try:
+        return pool2d_out_hw(tuple(input_hw), **kwargs)
     except ValueError:
         return None
 
@@ -158,6 +167,9 @@ def test_pool2d_output_shape_raises_exactly_when_torch_does(config):
     input_hw, kwargs = config
     expected = torch_output_hw(input_hw, **kwargs)
     assert poolkit_output_hw(input_hw, **kwargs) == expected, (input_hw, kwargs)
+    # The student package's output size (torch on the meta device, after poolkit's
+    # validation) agrees with torch on CPU data, refusals included.
+    assert meta_output_hw(input_hw, **kwargs) == expected, (input_hw, kwargs)
     event(f"torch max_pool2d {'refuses' if expected is None else 'accepts'}")
     avg_kwargs = {k: v for k, v in kwargs.items() if k != "dilation"}
     avg_expected = torch_output_hw(input_hw, mode="avg", **avg_kwargs)

@@ -1,4 +1,4 @@
-"""poolkit.worked_example and poolkit.viz.training agree with torch.
+"""poolkey.worked_example and poolkit.viz.training agree with torch.
 
 Expected values come from torch, built independently of the code under test: an
 ``nn.Conv2d`` module, ``nn.MSELoss``, pooling over the whole conv output, ``loss.backward()``
@@ -19,6 +19,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from poolkey.worked_example import conv_pool_mse  # noqa: E402
 from poolkit.checks import ForbiddenCallError, from_scratch  # noqa: E402
 from poolkit.viz.training import (  # noqa: E402
     DIVERGED,
@@ -26,7 +27,6 @@ from poolkit.viz.training import (  # noqa: E402
     loss_curve,
     plot_loss_curves,
 )
-from poolkit.worked_example import conv_pool_mse  # noqa: E402
 from strategies import examples  # noqa: E402
 
 POOLS = {"avg": F.avg_pool2d, "max": F.max_pool2d}

@@ -1,27 +1,19 @@
-"""poolkit: reference code, checkers and widgets for the pooling course.
+"""poolkit: checkers, plots and widgets for the pooling course. It holds no answer key.
 
 Modules, one concept each:
 
-- ``poolkit.shapes``: output-size rules and hyper-parameter validation.
-- ``poolkit.reference``: NumPy reference pooling (forward, backward, gradient counts),
-  agreeing with ``torch.nn.functional`` exactly.
+- ``poolkit.shapes``: the pooling hyper-parameters' rules (``pool_args``, the one validation
+  every module calls) and output sizes asked of torch (``pool2d_out_hw``).
 - ``poolkit.checks``: the comparisons that the notebooks' tests use, with messages that teach.
-- ``poolkit.constructions``: pooling built from convolutions and ReLUs; min and soft pooling.
-- ``poolkit.cost``: operation counts (closed form and instrumented loops), faster algorithms.
-- ``poolkit.worked_example``: the conv -> pool -> MSE example of notebook 05, in torch.
+- ``poolkit.constructions``: ``network_size``, and switching notebook 02's constructions off.
+- ``poolkit.cost``: switching notebook 03's counting functions off.
 - ``poolkit.viz``: plots and widgets for the notebooks.
 - ``poolkit.feedback``: nbgrader preprocessors that keep hidden tests out of feedback.
 
-Submodules are imported on demand so that ``import poolkit`` stays cheap.
+The model answers (the NumPy reference, the closed-form costs, the constructions, the worked
+example) are the answer key, package ``poolkey`` beside this one: instructors, hidden tests
+and the test suite use it, and the student edition (``python3 course.py student-kit``) does
+not contain it. Submodules are imported on demand so that ``import poolkit`` stays cheap.
 """
 
-__all__ = [
-    "checks",
-    "constructions",
-    "cost",
-    "feedback",
-    "reference",
-    "shapes",
-    "viz",
-    "worked_example",
-]
+__all__ = ["checks", "constructions", "cost", "feedback", "shapes", "viz"]

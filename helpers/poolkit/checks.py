@@ -283,10 +283,12 @@ def check_int(got, expected: int, call: str, *, hint: str | None = None) -> None
     raise AssertionError(f"{message}\n{hint}" if hint else message)
 
 
-_SCRATCH_MODULES = ("poolkit.shapes", "poolkit.reference")
+# The answer key (poolkey) is absent from the student edition: nothing to switch off there.
+_SCRATCH_MODULES = ("poolkit.shapes", "poolkey.shapes", "poolkey.reference", "poolkey.cost",
+                    "poolkey.constructions", "poolkey.worked_example")  # fmt: skip
 _WHY = (
     "this exercise must be written from scratch, without torch's pooling, autograd where "
-    "the exercise says so, or poolkit's reference code."
+    "the exercise says so, or the course's answer key (poolkey)."
 )
 
 

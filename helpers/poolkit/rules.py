@@ -49,11 +49,14 @@ SPEC = "rules.toml"
 ANSWER_KEY_MODULES = (
     "poolkey",
     "poolkey.*",
+    "poolkey.shapes",
+    "poolkey.reference",
+    "poolkey.cost",
+    "poolkey.constructions",
+    "poolkey.worked_example",
     "poolkit.shapes",
-    "poolkit.reference",
     "poolkit.cost",
     "poolkit.constructions",
-    "poolkit.worked_example",
 )
 
 # Operator groups a rule can forbid, as patterns over the dispatcher's operator names

@@ -1,4 +1,4 @@
-"""Output sizes of 2-D pooling, and the rules its hyper-parameters must follow.
+"""Pooling hyper-parameters: the one place that validates them, and output sizes by torch.
 
 The rules are torch's (``torch.nn.functional.max_pool2d`` / ``avg_pool2d`` on CPU, torch
 2.13), so that a configuration torch accepts is accepted here and one torch rejects raises a
@@ -10,15 +10,12 @@ The rules are torch's (``torch.nn.functional.max_pool2d`` / ``avg_pool2d`` on CP
 - ``kernel_size >= 1``, ``stride >= 1``, ``padding >= 0``, ``dilation >= 1``.
 - ``padding <= kernel_size // 2`` in each direction. Dilation does not enter: torch checks
   padding against the kernel size, not the effective (dilated) kernel size.
-- Along each axis, the output size is::
+- The output must have at least one row and one column.
 
-      span = dilation * (kernel_size - 1) + 1        # the effective (dilated) kernel size
-      out = floor((size + 2 * padding - span) / stride) + 1     # ceil instead with ceil_mode
-
-  and with ``ceil_mode`` the last window is dropped if it would start in the right padding,
-  that is if ``(out - 1) * stride >= size + padding``. It must be at least 1.
-
-``poolkit.reference`` builds on the private helpers here (``_geometry``, ``_output_hw``).
+``pool_args`` validates the hyper-parameters (everything that does not depend on the input);
+every module of the course that takes them calls it. ``pool2d_out_hw`` asks torch itself, on
+the ``meta`` device (shapes only, no data), for the output size: the plots and widgets need
+output sizes, and the formula is an exercise of notebook 01, so this package does not hold it.
 """
 
 from __future__ import annotations
@@ -28,12 +25,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["pool2d_output_shape", "pool_output_size"]
+__all__ = ["PoolArgs", "input_hw_pair", "pool2d_out_hw", "pool_args"]
 
 Pair = tuple[int, int]
 
 
-class _PoolGeometry(NamedTuple):
+class PoolArgs(NamedTuple):
     """Validated hyper-parameters of a 2-D pooling, each a pair ``(along height, along width)``."""
 
     kernel_size: Pair
@@ -84,14 +81,29 @@ def _show(pair: Pair):
     return pair[0] if pair[0] == pair[1] else pair
 
 
-def _geometry(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> _PoolGeometry:
-    """Validate the hyper-parameters (everything that does not depend on the input size)."""
+def pool_args(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> PoolArgs:
+    """Validate pooling hyper-parameters by torch's rules; return them as pairs.
+
+    Args:
+        kernel_size, stride, padding, dilation: int or pair ``(h, w)``, as in
+            ``torch.nn.functional.max_pool2d``; ``stride=None`` means ``kernel_size``.
+        ceil_mode: bool.
+
+    Returns:
+        ``PoolArgs`` with every argument as a pair ``(h, w)``.
+
+    Raises:
+        ValueError: naming the argument and the rule it breaks (see the module docstring).
+
+    >>> pool_args(3, padding=1)
+    PoolArgs(kernel_size=(3, 3), stride=(3, 3), padding=(1, 1), dilation=(1, 1), ceil_mode=False)
+    """
     if not isinstance(ceil_mode, bool):  # torch takes a bool only, not 1 or numpy.bool_
         raise ValueError(f"ceil_mode must be True or False, got {ceil_mode!r}")
     kernel = _pair("kernel_size", kernel_size)
     if _is_default_stride(stride):
         stride = kernel
-    geometry = _PoolGeometry(
+    args = PoolArgs(
         kernel_size=kernel,
         stride=_pair("stride", stride),
         padding=_pair("padding", padding),
@@ -99,105 +111,63 @@ def _geometry(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) 
         ceil_mode=ceil_mode,
     )
     for name, least in (("kernel_size", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
-        pair = getattr(geometry, name)
+        pair = getattr(args, name)
         if min(pair) < least:
             rule = "non-negative" if least == 0 else "positive"
             raise ValueError(f"{name} must be {rule}, got {_show(pair)}")
-    square = geometry.padding[0] == geometry.padding[1] and kernel[0] == kernel[1]
-    for pad, k, axis in zip(geometry.padding, kernel, ("height", "width"), strict=True):
+    square = args.padding[0] == args.padding[1] and kernel[0] == kernel[1]
+    for pad, k, axis in zip(args.padding, kernel, ("height", "width"), strict=True):
         if pad > k // 2:
             where = "" if square else f" along the {axis}"
             raise ValueError(
                 f"padding {pad} exceeds half the kernel size {k} (at most {k // 2}){where}; "
                 "torch requires padding <= kernel_size // 2, whatever the dilation"
             )
-    return geometry
+    return args
 
 
-def _output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
-    """torch's output-size rule along one axis, for trusted inputs (may return 0 or less)."""
-    span = dilation * (kernel - 1) + 1  # the effective (dilated) kernel size
-    out = (size + 2 * pad - span + (stride - 1 if ceil else 0)) // stride + 1
-    if ceil and (out - 1) * stride >= size + pad:
-        out -= 1  # the last window would start in the right padding: drop it
-    return out
+def input_hw_pair(input_hw) -> Pair:
+    """Validate an input's spatial size ``(H, W)``: a pair of positive ints."""
+    if not (isinstance(input_hw, (tuple, list)) and len(input_hw) == 2):
+        raise ValueError(f"input_hw must be a pair (H, W) of ints, got {input_hw!r}")
+    hw = (_int("input_hw[0] (H)", input_hw[0]), _int("input_hw[1] (W)", input_hw[1]))
+    for name, size in zip(("input_hw[0] (H)", "input_hw[1] (W)"), hw, strict=True):
+        if size < 1:
+            raise ValueError(f"{name} must be positive, got {size}")
+    return hw
 
 
-def _output_hw(geometry: _PoolGeometry, input_hw: Pair, axes=("height", "width")) -> Pair:
-    """Output (height, width) for a validated geometry; ValueError if a window does not fit."""
-    result = []
-    for axis, size, k, s, p, d in zip(axes, input_hw, *geometry[:4], strict=True):
-        out = _output_size(size, k, s, p, d, geometry.ceil_mode)
-        if out < 1:
-            ceil = ", ceil_mode=True" if geometry.ceil_mode else ""
-            raise ValueError(
-                f"output size is {out} for input {axis} {size} with kernel {k}, stride {s}, "
-                f"padding {p}, dilation {d}{ceil}: the window does not fit"
-            )
-        result.append(out)
-    return (result[0], result[1])
-
-
-def _input_size(name: str, value) -> int:
-    """Validate a spatial input size: a positive int."""
-    size = _int(name, value)
-    if size < 1:
-        raise ValueError(f"{name} must be positive, got {size}")
-    return size
-
-
-def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> int:
-    """Output length of pooling along one axis, exactly as torch computes it.
-
-    Args:
-        size: input length along the axis (int >= 1).
-        kernel_size, stride, padding, dilation: ints; ``stride=None`` means ``kernel_size``.
-        ceil_mode: round the number of steps up instead of down (bool).
-
-    Returns:
-        int ``>= 1``: ``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``,
-        with ``ceil`` instead of ``floor`` when ``ceil_mode``, minus one if the last window would
-        then start in the right padding.
-
-    Raises:
-        ValueError: an argument breaks torch's rules (see the module docstring), or the
-        window does not fit (the output would be empty).
-
-    >>> pool_output_size(5, 3, ceil_mode=True)
-    2
-    """
-    size = _input_size("size", size)
-    for name, value in (("kernel_size", kernel_size), ("padding", padding), ("dilation", dilation)):
-        _int(name, value)
-    if not _is_default_stride(stride):
-        _int("stride", stride)
-    geometry = _geometry(kernel_size, stride, padding, dilation, ceil_mode)
-    return _output_hw(geometry, (size, size), axes=("size", "size"))[0]
-
-
-def pool2d_output_shape(
+def pool2d_out_hw(
     input_hw, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
 ) -> Pair:
-    """Output ``(height, width)`` of 2-D pooling on an input of spatial size ``input_hw``.
+    """Output ``(height, width)`` of 2-D pooling, as torch computes it (on the meta device).
 
     Args:
         input_hw: ``(H, W)``, positive ints.
-        kernel_size, stride, padding, dilation: int or pair ``(h, w)``, as in
-            ``torch.nn.functional.max_pool2d``; ``stride=None`` means ``kernel_size``. For
-            average pooling leave ``dilation=1`` (torch's ``avg_pool2d`` has none).
-        ceil_mode: bool.
+        kernel_size, stride, padding, dilation, ceil_mode: as in :func:`pool_args`.
 
     Returns:
-        ``(H_out, W_out)``, each given by :func:`pool_output_size` along its axis.
+        ``(H_out, W_out)``: the shape ``F.max_pool2d`` gives an input of spatial size
+        ``input_hw`` (average pooling has the same, with ``dilation=1``).
 
     Raises:
-        ValueError: an argument breaks torch's rules, or the window does not fit.
-
-    >>> pool2d_output_shape((5, 7), (3, 2), stride=(2, 1), padding=(1, 0))
-    (3, 6)
+        ValueError: an argument breaks torch's rules, or the window does not fit the padded
+        input (the output would be empty).
     """
-    if not (isinstance(input_hw, (tuple, list)) and len(input_hw) == 2):
-        raise ValueError(f"input_hw must be a pair (H, W) of ints, got {input_hw!r}")
-    hw = (_input_size("input_hw[0] (H)", input_hw[0]), _input_size("input_hw[1] (W)", input_hw[1]))
-    geometry = _geometry(kernel_size, stride, padding, dilation, ceil_mode)
-    return _output_hw(geometry, hw)
+    import torch
+    import torch.nn.functional as F
+
+    args = pool_args(kernel_size, stride, padding, dilation, ceil_mode)
+    x = torch.empty((1, 1, *input_hw_pair(input_hw)), device="meta")
+    try:
+        out = F.max_pool2d(x, *args[:4], ceil_mode=args.ceil_mode).shape[-2:]
+    except RuntimeError:  # torch: "Output size is too small"
+        k, s, p, d = args[:4]
+        hw = x.shape[-2:]
+        raise ValueError(
+            f"the window does not fit: input {hw[0]}×{hw[1]} with kernel {_show(k)}, stride "
+            f"{_show(s)}, padding {_show(p)}, dilation {_show(d)}"
+            f"{', ceil_mode=True' if args.ceil_mode else ''} gives an empty output "
+            "(torch requires at least 1 row and 1 column)"
+        ) from None
+    return (int(out[0]), int(out[1]))

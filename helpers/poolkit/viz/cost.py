@@ -13,10 +13,6 @@ import numpy as np
 __all__ = ["draw_window_reads", "plot_time_vs_ops"]
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def draw_window_reads(
     x,
     kernel_size,
@@ -32,23 +28,21 @@ def draw_window_reads(
     x: (H, W) array of numbers. The other arguments are torch's. Each panel shows the
     padded grid (padding cells grey, labelled -inf for max and 0 for avg; cells past the
     padding, which a ceil_mode window may overhang, hatched), the window outlined in red
-    and the cells it reads shaded, under the module ``poolkit.cost``'s conventions.
+    and the cells it reads shaded, under notebook 03's counting conventions.
     The title gives the number of elements read and the operations spent.
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from poolkit.shapes import pool_output_size
+    from poolkit.shapes import pool2d_out_hw, pool_args
 
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array (H, W), got shape {x.shape}")
-    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
-    sh, sw = (kh, kw) if stride is None else _pair(stride)
+    (kh, kw), (sh, sw), (ph, pw), _, _ = pool_args(kernel_size, stride, padding, 1, ceil_mode)
     height, width = x.shape
-    oh = pool_output_size(height, kh, sh, ph, ceil_mode=ceil_mode)
-    ow = pool_output_size(width, kw, sw, pw, ceil_mode=ceil_mode)
+    oh, ow = pool2d_out_hw(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     if oh * ow > max_panels:
         raise ValueError(f"{oh * ow} windows are too many to draw (at most {max_panels})")
     # The drawn grid reaches as far as the furthest window.

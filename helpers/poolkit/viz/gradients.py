@@ -11,7 +11,8 @@
 
 The count of an input position is how many times the backward pass writes into it: for
 max pooling, the number of windows whose (first, row-major) maximum sits there; for average
-pooling, the number of windows that contain it. Counts come from ``poolkit.reference``.
+pooling, the number of windows that contain it. Counts come from torch's backward pass
+(notebook 04 asks students to compute them, so this package holds no code of its own for it).
 """
 
 from __future__ import annotations
@@ -92,11 +93,22 @@ def plot_count_map(
 
 
 def _counts(x: np.ndarray, kernel_size: int, stride: int, mode: str) -> np.ndarray:
-    """Count map of a 2-D ``x`` from poolkit.reference, as an (H, W) int array."""
-    from poolkit.reference import gradient_counts
+    """Count map of a 2-D ``x`` by torch, as an (H, W) int array.
 
-    counts = gradient_counts(x[None, None], kernel_size, stride=stride, mode=mode)
-    return np.rint(np.asarray(counts, dtype=np.float64).reshape(x.shape)).astype(np.int64)
+    The gradient of the sum of every window's output, where each window's output passes its
+    gradient on with weight 1: max pooling's backward, or average pooling's with divisor 1.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.enable_grad():
+        xt = torch.tensor(np.asarray(x, dtype=np.float64)[None, None], requires_grad=True)
+        if mode == "max":
+            out = F.max_pool2d(xt, kernel_size, stride)
+        else:
+            out = F.avg_pool2d(xt, kernel_size, stride, divisor_override=1)
+        out.sum().backward()
+    return np.rint(xt.grad[0, 0].numpy()).astype(np.int64)
 
 
 def plot_count_maps(x, configs, modes=_MODES, show_input: bool = True):

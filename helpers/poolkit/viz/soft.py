@@ -114,8 +114,6 @@ def soft_pool_view(image, beta, kernel_size=4, kind="softmax") -> SoftPoolView:
     import torch
     import torch.nn.functional as F
 
-    from poolkit import constructions
-
     arr = _image(image)
     problem = _problem(arr, beta, kernel_size, kind)
     if problem:
@@ -126,13 +124,16 @@ def soft_pool_view(image, beta, kernel_size=4, kind="softmax") -> SoftPoolView:
     x = torch.from_numpy(arr)[None, None]
     average = F.avg_pool2d(x, k)[0, 0].numpy()
     maximum = F.max_pool2d(x, k)[0, 0].numpy()
+    # Every k×k window as a column (stride k, no padding), then torch's own reductions.
+    windows = F.unfold(x, k, stride=k)[0]  # (k*k, number of windows)
+    out_hw = (arr.shape[0] // k, arr.shape[1] // k)
     if kind == "softmax":
-        soft = constructions.softmax_pool2d(x, float(beta), k)
+        soft = (torch.softmax(float(beta) * windows, dim=0) * windows).sum(dim=0)
     else:
-        soft = constructions.lse_pool2d(x, float(beta), k)
+        soft = torch.logsumexp(float(beta) * windows, dim=0) / float(beta)
         if kind == "log-mean-exp":
             soft = soft - math.log(k * k) / float(beta)
-    soft = soft[0, 0].numpy()
+    soft = soft.reshape(out_hw).numpy()
     return SoftPoolView(
         kind=kind,
         beta=float(beta),

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from poolkit import shapes
+
 __all__ = [
     "Window",
     "WindowView",
@@ -60,24 +62,7 @@ _COLOURS = (
 
 
 def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as ``(rows, cols)``; ValueError naming ``name`` otherwise."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
-    ):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
-def _axis_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil: bool):
-    """Torch's output length along one axis, and whether ceil mode dropped a last window."""
-    numerator = size + 2 * padding - dilation * (kernel - 1) - 1
-    if ceil:
-        out = -(-numerator // stride) + 1
-        if (out - 1) * stride >= size + padding:
-            return out - 1, True
-        return out, False
-    return numerator // stride + 1, False
+    return shapes._pair(name, value)
 
 
 @dataclass(frozen=True)
@@ -127,9 +112,8 @@ def pool_windows(input_hw, kernel_size, stride=None, padding=0, dilation=1, ceil
     message = _rule_violation(input_hw, kernel_size, stride, padding, dilation, ceil_mode, "max")
     if message:
         raise ValueError(message)
-    (h, w) = _pair(input_hw, "input_hw")
     k, s, p, d = _params(kernel_size, stride, padding, dilation)
-    out = [_axis_size((h, w)[a], k[a], s[a], p[a], d[a], bool(ceil_mode))[0] for a in (0, 1)]
+    out = shapes.pool2d_out_hw(tuple(input_hw), k, s, p, d, ceil_mode)
     starts = [[i * s[a] - p[a] for i in range(out[a])] for a in (0, 1)]
     return [
         Window(
@@ -143,6 +127,7 @@ def pool_windows(input_hw, kernel_size, stride=None, padding=0, dilation=1, ceil
 
 
 def _params(kernel_size, stride, padding, dilation):
+    """The hyper-parameters as pairs; ValueError only for arguments that are not ints."""
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None else _pair(stride, "stride")
     return k, s, _pair(padding, "padding"), _pair(dilation, "dilation")
@@ -154,52 +139,41 @@ def _params(kernel_size, stride, padding, dilation):
 def _rule_violation(
     input_hw, kernel_size, stride, padding, dilation, ceil_mode, mode
 ) -> str | None:
-    """The first rule of torch's that this setting breaks, as a sentence; None if valid."""
+    """The first rule of torch's that this setting breaks, as a sentence; None if valid.
+
+    The rules are ``poolkit.shapes``'s (its message, with a hint where one helps).
+    """
     if mode not in _MODES:
         raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     hw = _pair(input_hw, "input_hw")
     k, s, p, d = _params(kernel_size, stride, padding, dilation)
-    for name, values, low in (
-        ("kernel_size", k, 1),
-        ("stride", s, 1),
-        ("dilation", d, 1),
-        ("padding", p, 0),
-    ):
-        for value in values:
-            if value < low:
-                return f"{name} {value} is not allowed: torch requires {name} ≥ {low}."
     if mode == "avg" and d != (1, 1):
         return (
             f"dilation {_show(d)} is not available for average pooling: F.avg_pool2d and "
             "nn.AvgPool2d take no dilation argument, so set dilation to 1."
         )
-    square = k[0] == k[1] and s[0] == s[1] and p[0] == p[1] and d[0] == d[1]
-    for a in (0, 1):
-        where = "" if square else f"along {('the height', 'the width')[a]}, "
-        if p[a] > k[a] // 2:
-            text = (
-                f"{where}padding {p[a]} is more than half the kernel size {k[a]}: "
-                f"torch requires padding ≤ {k[a]} // 2 = {k[a] // 2}."
+    try:
+        shapes.pool_args(k, s, p, d, bool(ceil_mode))
+    except ValueError as err:
+        text = str(err)
+        if "padding" in text and max(d) > 1:
+            text += (
+                "; dilation does not relax this: torch compares the padding with the kernel "
+                "size, not with the dilated span"
             )
-            span = d[a] * (k[a] - 1) + 1
-            if d[a] > 1 and p[a] <= span // 2:
-                text += (
-                    f" Dilation does not relax this: torch compares the padding with the "
-                    f"kernel size {k[a]}, not with the dilated span {span}."
-                )
-            return text[0].upper() + text[1:]
-    for a in (0, 1):
-        size, _ = _axis_size(hw[a], k[a], s[a], p[a], d[a], bool(ceil_mode))
-        if size < 1:
-            span = d[a] * (k[a] - 1) + 1
-            padded = hw[a] + 2 * p[a]
-            ceil_size, _ = _axis_size(hw[a], k[a], s[a], p[a], d[a], True)
-            hint = " (ceil_mode=True would give 1)" if not ceil_mode and ceil_size >= 1 else ""
-            return (
-                f"The window spans dilation·(kernel − 1) + 1 = {span} cells but the padded input "
-                f"has only {_AXES[a]} + 2·padding = {padded}: the output would have "
-                f"{size} {('rows', 'columns')[a]}, and torch requires at least 1{hint}."
-            )
+        return text + "."  # it starts with the argument's name: keep its case
+    try:
+        shapes.pool2d_out_hw(hw, k, s, p, d, bool(ceil_mode))
+    except ValueError as err:
+        hint = ""
+        if not ceil_mode:
+            try:
+                shapes.pool2d_out_hw(hw, k, s, p, d, True)
+                hint = " (ceil_mode=True would give an output)"
+            except ValueError:
+                pass
+        text = str(err)
+        return text[0].upper() + text[1:] + hint + "."
     return None
 
 
@@ -241,10 +215,14 @@ def _formula(input_hw, kernel_size, stride, padding, dilation, ceil_mode) -> str
     k, s, p, d = _params(kernel_size, stride, padding, dilation)
     hw = _pair(input_hw, "input_hw")
     blocks = []
+    try:
+        sizes = shapes.pool2d_out_hw(hw, k, s, p, d, bool(ceil_mode))
+    except ValueError:
+        sizes = None
     for a in (0, 1):
         name = _AXES[a]
         numerator = hw[a] + 2 * p[a] - d[a] * (k[a] - 1) - 1
-        size, dropped = _axis_size(hw[a], k[a], s[a], p[a], d[a], bool(ceil_mode))
+        size = None if sizes is None else sizes[a]
         lo, hi = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
         rounded = -(-numerator // s[a]) if ceil_mode else numerator // s[a]
         lines = [
@@ -252,7 +230,7 @@ def _formula(input_hw, kernel_size, stride, padding, dilation, ceil_mode) -> str
             f"      = {lo}({hw[a]} + 2·{p[a]} − {d[a]}·({k[a]} − 1) − 1) / {s[a]}{hi} + 1"
             f" = {lo}{numerator} / {s[a]}{hi} + 1 = {rounded} + 1 = {rounded + 1}",
         ]
-        if dropped:
+        if size is not None and size != rounded + 1:  # torch dropped a last window
             start = rounded * s[a]
             lines.append(
                 f"  ceil_mode: the last window would start at ({rounded + 1} − 1)·{s[a]} = {start}"
@@ -267,6 +245,21 @@ def _formula(input_hw, kernel_size, stride, padding, dilation, ceil_mode) -> str
     return "\n".join("\n".join(lines) for lines in blocks)
 
 
+def _pool_by_torch(arr, k, s, p, d, ceil_mode, mode, count_include_pad):
+    """The pooled output of a 2-D ``arr`` by torch, and for "avg" each window's divisor."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(arr)[None, None]
+    if mode == "max":
+        return F.max_pool2d(x, k, s, p, d, bool(ceil_mode))[0, 0].numpy(), None
+    out = F.avg_pool2d(x, k, s, p, bool(ceil_mode), count_include_pad)[0, 0].numpy()
+    ones = torch.ones_like(x)
+    inside = F.avg_pool2d(ones, k, s, p, bool(ceil_mode), divisor_override=1)
+    share = F.avg_pool2d(ones, k, s, p, bool(ceil_mode), count_include_pad)
+    return out, (inside / share)[0, 0].numpy()  # inside / divisor = share
+
+
 def explore_windows(
     x,
     kernel_size,
@@ -277,7 +270,7 @@ def explore_windows(
     mode="max",
     count_include_pad=True,
 ) -> WindowView:
-    """Everything the window explorer shows for one setting, computed without torch.
+    """Everything the window explorer shows for one setting; the output is torch's.
 
     x: (H, W) array of numbers. The other arguments are ints or (rows, cols) pairs with the
     meaning they have in ``F.max_pool2d`` (mode "max") or ``F.avg_pool2d`` (mode "avg");
@@ -298,28 +291,11 @@ def explore_windows(
         return WindowView(ok=False, message=message, formula=formula, mode=mode, padding=p)
     windows = pool_windows(arr.shape, k, s, p, d, ceil_mode)
     out_shape = (windows[-1].index[0] + 1, windows[-1].index[1] + 1)
-    height, width = arr.shape
-    output = np.empty(len(windows))
-    divisors = np.empty(len(windows)) if mode == "avg" else None
-    for n, win in enumerate(windows):
-        inside = [arr[r, c] for r, c in win.cells() if 0 <= r < height and 0 <= c < width]
-        if mode == "max":
-            output[n] = max(inside) if inside else -np.inf
-            continue
-        # torch's divisor: with count_include_pad, the window's cells inside the padded input
-        # (cells past the padding, which only ceil mode reaches, never count); else the
-        # cells inside the input itself.
-        if count_include_pad:
-            rows = [r for r in win.rows if -p[0] <= r < height + p[0]]
-            cols = [c for c in win.cols if -p[1] <= c < width + p[1]]
-            divisors[n] = len(rows) * len(cols)
-        else:
-            divisors[n] = len(inside)
-        output[n] = sum(inside) / divisors[n]
+    output, divisors = _pool_by_torch(arr, k, s, p, d, ceil_mode, mode, count_include_pad)
     dropped = []
     if ceil_mode:
-        rounded_up = [_axis_size(arr.shape[a], k[a], s[a], p[a], d[a], True) for a in (0, 1)]
-        counts = [size + int(drop) for size, drop in rounded_up]
+        # Rounding up, before torch drops a window that would start in the padding.
+        counts = [-(-(arr.shape[a] + 2 * p[a] - d[a] * (k[a] - 1) - 1) // s[a]) + 1 for a in (0, 1)]
         dropped = [
             Window(
                 index=(i, j),
@@ -335,9 +311,9 @@ def explore_windows(
         message="",
         formula=formula,
         out_shape=out_shape,
-        output=output.reshape(out_shape),
+        output=output,
         windows=windows,
-        divisors=None if divisors is None else divisors.reshape(out_shape),
+        divisors=divisors,
         mode=mode,
         padding=p,
         dropped=dropped,

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from poolkit.shapes import _as_int, _geometry, _int, _output_hw, _pair, _PoolGeometry
+from poolkey.shapes import _as_int, _geometry, _int, _output_hw, _pair, _PoolGeometry
 
 __all__ = [
     "avg_pool2d",
