@@ -219,7 +219,7 @@ KIT_CONDA_SKIP = (
     "pyyaml",
     "tqdm",
 )
-KIT_PIP_SKIP = ("playwright", "psycopg", "./grading")
+KIT_PIP_SKIP = ("playwright", "copydetect", "psycopg", "./grading")
 # Text that marks solutions, hidden tests or a mark scheme: no file of the kit holds it.
 ANSWER_MARKERS = (
     "### BEGIN SOLUTION",
