@@ -76,4 +76,6 @@ def sat_corners(rng):
         s = tuple(int(v) for v in rng.integers(2, 6, size=2))  # strides > 1 leave gaps
         ceil_mode = bool(rng.integers(0, 2))
         poisoned = corners_only(chw(rng, k), k, s, p, ceil_mode)
-        yield Call((poisoned, k, s, p), {"ceil_mode": ceil_mode, "count_include_pad": bool(trial % 2)})
+        yield Call(
+            (poisoned, k, s, p), {"ceil_mode": ceil_mode, "count_include_pad": bool(trial % 2)}
+        )
