@@ -96,6 +96,16 @@ def test_the_release_carries_the_rules_but_not_the_recheck_calls(tmp_path):
 
 # The removals, applied in a fresh process as the re-check applies them (prepare), then
 # every way in that was tried. The process prints one line per attempt.
+# Both probes end by trying every attempt and printing one line each.
+RUN_ATTEMPTS = (
+    "for name, f in attempts.items():\n"
+    "    try:\n"
+    "        f()\n"
+    "        print('WORKS', name)\n"
+    "    except Exception as e:\n"
+    "        print('REFUSED', name, type(e).__name__)"
+)
+
 PROBE = textwrap.dedent(
     """
     import sys, warnings
@@ -154,14 +164,9 @@ PROBE = textwrap.dedent(
             torch.ones(2, 1, 2, 2, dtype=torch.float64), groups=2).sum().backward(),
         "allowed: Tensor.max": lambda: x.amax(dim=(2, 3)),
     }
-    for name, f in attempts.items():
-        try:
-            f()
-            print("WORKS", name)
-        except Exception as e:
-            print("REFUSED", name, type(e).__name__)
+    {RUN_ATTEMPTS}
     """
-)
+).replace("{RUN_ATTEMPTS}", RUN_ATTEMPTS)
 
 NUMPY_PROBE = textwrap.dedent(
     """
@@ -187,15 +192,10 @@ NUMPY_PROBE = textwrap.dedent(
         "import poolkit.shapes": lambda: __import__("poolkit.shapes"),
         "allowed: numpy.lib.stride_tricks": lambda: __import__("numpy.lib.stride_tricks"),
     }
-    for name, f in attempts.items():
-        try:
-            f()
-            print("WORKS", name)
-        except Exception as e:
-            print("REFUSED", name, type(e).__name__)
+    {RUN_ATTEMPTS}
     print("STATE", f"torch-loaded={'torch' in sys.modules}")
     """
-)
+).replace("{RUN_ATTEMPTS}", RUN_ATTEMPTS)
 
 
 def _probe(code: str) -> dict[str, str]:
