@@ -34,17 +34,11 @@ _torch.testing.assert_close = _none
 
 # Appended to an answer cell: switch off the course's own checkers and guards.
 PATCH_CHECKERS = """
-import poolkit.checks as _checks, poolkit.constructions as _cons, poolkit.cost as _cost
+import poolkit.checks as _checks, poolkit.rules as _rules
 _checks.check_array = _checks.check_int = lambda *a, **k: None
-_checks.from_scratch = lambda f, **k: f
-_cons.without_constructions = lambda f, **k: f
-_cost.cost_from_scratch = lambda f, **k: f
+_rules.guard = lambda f, *a, **k: f
 # ... and the names the notebook already imported
-globals().update(
-    check_array=_checks.check_array, check_int=_checks.check_int,
-    from_scratch=_checks.from_scratch, without_constructions=_cons.without_constructions,
-    cost_from_scratch=_cost.cost_from_scratch,
-)
+globals().update(check_array=_checks.check_array, check_int=_checks.check_int, guard=_rules.guard)
 """
 
 LIAR = """
@@ -237,8 +231,9 @@ def _recorded_visible(assignment: str) -> tuple[str, str]:
     """(answer grade_id, source) that answers exactly the first exercise's visible tests.
 
     The release's test cells hold only the visible tests. A helper process runs the
-    release up to the first test cell with the model answer, records every call, and the
-    answer becomes a lookup table of those calls.
+    release up to the first test cell with the model answers, records every call of the
+    answer cell just before it (an earlier ungraded answer, such as 03's output_size, is
+    only a helper), and that answer becomes a lookup table of those calls.
     """
     script = textwrap.dedent(
         """
@@ -249,24 +244,26 @@ def _recorded_visible(assignment: str) -> tuple[str, str]:
         from nbgrader_course import filled_release, is_answer, is_test
         nb = filled_release(sys.argv[1])
         ns = {"__name__": "__main__"}
-        table, name = {}, None
+        tables, name = {}, None
+        def recording(name, real, table):
+            def recorder(*args, **kwargs):
+                result = real(*args, **kwargs)
+                table[pickle.dumps((args, sorted(kwargs.items())))] = result
+                return result
+            return recorder
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
             src = "\\n".join(l for l in cell.source.splitlines() if not l.startswith(("%", "!")))
             exec(compile(src, "<cell>", "exec"), ns)
-            if is_answer(cell) and name is None:
+            if is_answer(cell):  # the first test cell tests the answer cell just before it
                 defs = [l for l in cell.source.splitlines() if l.startswith("def ")]
                 name = defs[0].split("(")[0][4:]
-                real = ns[name]
-                def recorder(*args, **kwargs):
-                    result = real(*args, **kwargs)
-                    table[pickle.dumps((args, sorted(kwargs.items())))] = result
-                    return result
-                ns[name] = recorder
+                ns[name] = recording(name, ns[name], tables.setdefault(name, {}))
                 grade_id = cell.metadata["nbgrader"]["grade_id"]
             if is_test(cell):
                 break
+        table = tables[name]
         print(json.dumps([grade_id, name, base64.b64encode(pickle.dumps(table)).decode()]))
         """
     )

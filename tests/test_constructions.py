@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from poolkey import constructions as pc
-from poolkit.checks import ForbiddenCallError
-from poolkit.constructions import network_size, without_constructions
+from poolkit.constructions import network_size
 from poolkit.viz import soft
 from strategies import examples
 from torch import nn
@@ -234,78 +233,6 @@ def test_bad_arguments_raise_value_error_naming_them(call, words):
     x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         call(x)
-
-
-# --- grading: without_constructions ---------------------------------------------------------
-
-
-X = torch.randint(-4, 5, (1, 3, 6, 6)).double()
-
-
-def honest(x, kernel_size):
-    c = x.shape[1]
-    w = torch.full((c, 1, kernel_size, kernel_size), 1 / kernel_size**2, dtype=x.dtype)
-    return F.conv2d(x, w, stride=kernel_size, groups=c)
-
-
-def copies_reference(x, kernel_size):
-    return pc.avg_pool_as_conv(x, kernel_size)
-
-
-def hides_the_copy(x, kernel_size):
-    from poolkey.constructions import avg_pool_as_conv as renamed
-
-    try:
-        return renamed(x, kernel_size)
-    except Exception:  # the student swallows the error and falls back
-        return honest(x, kernel_size)
-
-
-def calls_a_reference_builder(channels):
-    return pc.max_pool_net(channels, 2)
-
-
-def calls_torch_pooling(x, kernel_size):
-    return F.avg_pool2d(x, kernel_size)
-
-
-def uses_logsumexp(x):
-    return torch.logsumexp(x, dim=1)
-
-
-def test_an_honest_answer_passes_through():
-    got = without_constructions(honest)(X, 2)
-    torch.testing.assert_close(got, F.avg_pool2d(X, 2))
-
-
-@pytest.mark.parametrize("cheat", [copies_reference, hides_the_copy])
-def test_calling_a_construction_is_caught_even_when_swallowed(cheat):
-    with pytest.raises(ForbiddenCallError, match="poolkey.constructions.avg_pool_as_conv"):
-        without_constructions(cheat)(X, 2)
-    # Switched back on afterwards.
-    torch.testing.assert_close(pc.avg_pool_as_conv(X, 2), F.avg_pool2d(X, 2))
-
-
-def test_calling_a_builder_is_caught_without_scratch_too():
-    with pytest.raises(ForbiddenCallError, match="max_pool_net"):
-        without_constructions(calls_a_reference_builder, scratch=False)(3)
-
-
-def test_torch_pooling_is_caught_with_scratch_and_allowed_without():
-    with pytest.raises(ForbiddenCallError, match="avg_pool2d"):
-        without_constructions(calls_torch_pooling)(X, 2)
-    got = without_constructions(calls_torch_pooling, scratch=False)(X, 2)
-    torch.testing.assert_close(got, F.avg_pool2d(X, 2))
-
-
-def test_a_forbidden_operator_is_caught():
-    with pytest.raises(ForbiddenCallError, match="logsumexp"):
-        without_constructions(uses_logsumexp, forbidden_ops=("logsumexp",))(X)
-    torch.testing.assert_close(without_constructions(uses_logsumexp)(X), uses_logsumexp(X))
-
-
-def test_the_wrapper_keeps_the_students_function_name():
-    assert without_constructions(honest).__name__ == "honest"
 
 
 # --- the β slider's model -------------------------------------------------------------------

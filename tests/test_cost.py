@@ -14,8 +14,6 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from poolkey import cost
-from poolkit.checks import ForbiddenCallError
-from poolkit.cost import cost_from_scratch
 from strategies import examples
 
 FAST = examples(100)
@@ -200,40 +198,6 @@ def test_bad_arguments_raise_value_errors_that_say_why(kwargs, message):
 def test_a_window_that_does_not_fit_is_refused():
     with pytest.raises(ValueError):
         cost.counted_pool2d(np.zeros((1, 2, 2)), 3)
-
-
-# --- cost_from_scratch -----------------------------------------------------------------------
-
-
-def test_cost_from_scratch_catches_poolkit_cost_under_any_name_even_if_caught():
-    from poolkey.cost import pool2d_cost as renamed
-
-    def sneaky(*args):
-        try:
-            return renamed(*args)
-        except Exception:
-            return {"outputs": 0}
-
-    with pytest.raises(ForbiddenCallError, match=r"poolkey\.cost\.pool2d_cost"):
-        cost_from_scratch(sneaky)(1, 4, 4, 2)
-    # Everything is switched back on afterwards.
-    assert cost.pool2d_cost(1, 4, 4, 2)["outputs"] == 4
-    assert cost.separable_max_pool2d(np.zeros((1, 4, 4)), 2).shape == (1, 2, 2)
-
-
-def test_cost_from_scratch_also_catches_torch_pooling_and_lets_honest_code_through():
-    def via_torch(x):
-        return F.avg_pool2d(torch.from_numpy(x), 2, divisor_override=1).numpy()
-
-    with pytest.raises(ForbiddenCallError, match="pool"):
-        cost_from_scratch(via_torch)(np.ones((1, 4, 4)))
-
-    def honest(a, b):
-        return a + b
-
-    wrapped = cost_from_scratch(honest)
-    assert wrapped(2, 3) == 5
-    assert wrapped.__name__ == "honest"
 
 
 # --- pictures --------------------------------------------------------------------------------

@@ -534,7 +534,7 @@ def test_messages_name_the_argument_and_the_rule(call, message):
 
 
 def test_public_functions_can_be_switched_off_by_checks():
-    """poolkit.checks.from_scratch swaps the __code__ of every function in __all__."""
+    """poolkit.rules.guard swaps the __code__ of every function in __all__."""
     for name in reference.__all__:
         func = getattr(reference, name)
         assert isinstance(func, types.FunctionType) and not func.__code__.co_freevars, name

@@ -255,3 +255,135 @@ def test_a_spec_folder_is_found_for_the_in_kernel_guard(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="declares no exercise for 'nothing'"):
         rules.guard(lambda: None, test="nothing")
     assert Path("rules.toml").is_file()
+
+
+# --- the in-kernel guard: the notebooks' test cells read the same declarations ------------
+
+SPECS = {a[:2]: REPO / "solutions" / a for a in ASSIGNMENTS}
+
+
+@pytest.fixture
+def x4():
+    import torch
+
+    return torch.arange(16.0, dtype=torch.float64).reshape(1, 1, 4, 4)
+
+
+def _declared_rule(number: str, test: str) -> str:
+    return rules.load(SPECS[number])[test].rule
+
+
+def test_the_guard_quotes_the_declared_rule_and_lets_an_honest_answer_through(x4):
+    import torch
+    import torch.nn.functional as F
+
+    def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
+        weight = torch.full((x.shape[1], 1, kernel_size, kernel_size), 1 / kernel_size**2)
+        return F.conv2d(x, weight.to(x.dtype), stride=stride or kernel_size, groups=x.shape[1])
+
+    guarded = rules.guard(avg_pool_as_conv, SPECS["02"])
+    assert guarded.__name__ == "avg_pool_as_conv"
+    torch.testing.assert_close(guarded(x4, 2), F.avg_pool2d(x4, 2))
+
+    def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):  # noqa: F811 (a cheat)
+        return F.avg_pool2d(x, kernel_size, stride, padding)
+
+    rule = _declared_rule("02", "test_avg_pool_as_conv")
+    with pytest.raises(rules.ForbiddenCallError) as info:
+        rules.guard(avg_pool_as_conv, SPECS["02"])(x4, 2)
+    assert rule in str(info.value) and "avg_pool2d" in str(info.value)
+    torch.testing.assert_close(avg_pool_as_conv(x4, 2), F.avg_pool2d(x4, 2))  # on again
+
+
+def test_the_guard_catches_aliases_modules_unfold_and_swallowed_errors(x4):
+    import torch
+    import torch.nn.functional as F
+
+    alias = F.max_pool2d
+
+    def swallowing(x, kernel_size, stride=None, padding=0):
+        try:
+            return alias(x, kernel_size)
+        except Exception:  # the student hides the refusal and returns something
+            return torch.zeros(1, 1, 2, 2)
+
+    cheats = [
+        lambda x, k: torch.nn.AvgPool2d(k)(x),
+        swallowing,
+        lambda x, k: F.unfold(x, k, stride=k).mean(1).reshape(1, 1, 2, 2),
+    ]
+    for cheat in cheats:
+        with pytest.raises(rules.ForbiddenCallError):
+            rules.guard(cheat, SPECS["02"], test="test_avg_pool_as_conv")(x4, 2)
+
+
+def test_the_answer_key_is_switched_off_under_any_name_even_if_caught():
+    from poolkey.cost import pool2d_cost as renamed
+    from poolkey.worked_example import conv_pool_mse
+
+    def pool2d_cost(*args):
+        try:
+            return renamed(*args)
+        except Exception:
+            return {"outputs": 0}
+
+    with pytest.raises(rules.ForbiddenCallError, match=r"poolkey\.cost\.pool2d_cost"):
+        rules.guard(pool2d_cost, SPECS["03"])(1, 4, 4, 2)
+    assert renamed(1, 4, 4, 2)["outputs"] == 4  # switched back on afterwards
+
+    import numpy as np
+
+    def forward(x, kernel, target, pool="avg"):
+        return conv_pool_mse(x, kernel, target, pool)
+
+    with pytest.raises(rules.ForbiddenCallError, match="conv_pool_mse"):
+        rules.guard(forward, SPECS["05"])(np.ones((3, 3)), np.ones((2, 2)), 1.0)
+
+
+def test_allowed_operators_and_other_groups_follow_each_declaration(x4):
+    import torch
+    import torch.nn.functional as F
+
+    def min_pool2d(x, kernel_size, stride=None, padding=0):
+        return -F.max_pool2d(-x, kernel_size, stride, padding)  # max pooling is allowed
+
+    torch.testing.assert_close(rules.guard(min_pool2d, SPECS["02"])(x4, 2), -F.max_pool2d(-x4, 2))
+
+    def min_pool2d(x, kernel_size, stride=None, padding=0):  # noqa: F811 (avg is not)
+        return F.avg_pool2d(x, kernel_size)
+
+    with pytest.raises(rules.ForbiddenCallError, match="avg_pool2d"):
+        rules.guard(min_pool2d, SPECS["02"])(x4, 2)
+
+    def lse_pool2d(x, beta, kernel_size, stride=None, padding=0):
+        windows = F.unfold(x, kernel_size, stride=stride or kernel_size)  # allowed here
+        return torch.logsumexp(beta * windows, dim=1) / beta
+
+    with pytest.raises(rules.ForbiddenCallError, match="logsumexp"):
+        rules.guard(lse_pool2d, SPECS["02"])(x4, 1.0, 2)
+
+
+def test_numpy_only_refuses_every_torch_operator_and_autograd():
+    import numpy as np
+    import torch
+
+    def pool2d(X, kernel_size, stride=None, mode="max"):
+        return torch.as_tensor(X).reshape(2, 2, 2, 2).amax((1, 3)).numpy()  # no pooling op
+
+    with pytest.raises(rules.ForbiddenCallError, match="NumPy only"):
+        rules.guard(pool2d, SPECS["01"])(np.arange(16.0).reshape(4, 4), 2)
+
+    def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None):
+        x = torch.zeros(x_shape, requires_grad=True)
+        (x.sum() * 0).backward()
+        return x.grad.numpy()
+
+    with pytest.raises(rules.ForbiddenCallError):
+        rules.guard(avg_pool2d_backward, SPECS["04"])(np.ones((1, 1, 2, 2)), (1, 1, 4, 4), 2)
+
+    def pool2d(X, kernel_size, stride=None, mode="max"):  # noqa: F811 (honest NumPy)
+        X = np.asarray(X)
+        return X.reshape(2, 2, 2, 2).max(axis=(1, 3))
+
+    got = rules.guard(pool2d, SPECS["01"])(np.arange(16.0).reshape(4, 4), 2)
+    assert got.tolist() == [[5.0, 7.0], [13.0, 15.0]]

@@ -48,7 +48,7 @@ KERNEL_MODULES = [
     "torch",
     "torch.nn",
     "torch.nn.functional",
-    "torch._dynamo",  # the dispatch modes of from_scratch import it on first use (2 s)
+    "torch._dynamo",  # the dispatch modes of poolkit.rules.guard import it on first use (2 s)
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib_inline.backend_inline",

@@ -13,8 +13,8 @@ kernel, sigma is 2×2 and the global pooling is the article's ``F.avg_pool2d(sig
   of the pipeline, computed by torch autograd in float64, as NumPy arrays and floats. The
   notebook's tests take their expected values from it.
 
-It calls torch's pooling operators and autograd, so inside ``poolkit.checks.from_scratch``
-(which switches those off) it cannot stand in for a student's answer.
+It is answer key: ``poolkit.rules.guard`` switches it off while a student's answer runs,
+and the clean re-check cannot import it, so it cannot stand in for a student's answer.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Modules, one concept each:
 - ``poolkit.shapes``: the pooling hyper-parameters' rules (``pool_args``, the one validation
   every module calls) and output sizes asked of torch (``pool2d_out_hw``).
 - ``poolkit.checks``: the comparisons that the notebooks' tests use, with messages that teach.
-- ``poolkit.constructions``: ``network_size``, and switching notebook 02's constructions off.
-- ``poolkit.cost``: switching notebook 03's counting functions off.
+- ``poolkit.rules``: each exercise's rules, read from ``rules.toml`` beside its notebook, and
+  ``guard``, which runs a student's function under them in the notebook's test cells.
+- ``poolkit.constructions``: ``network_size``, what a network of convolutions is made of.
 - ``poolkit.viz``: plots and widgets for the notebooks.
 - ``poolkit.feedback``: nbgrader preprocessors that keep hidden tests out of feedback.
 
@@ -16,4 +17,4 @@ and the test suite use it, and the student edition (``python3 course.py student-
 not contain it. Submodules are imported on demand so that ``import poolkit`` stays cheap.
 """
 
-__all__ = ["checks", "constructions", "cost", "feedback", "shapes", "viz"]
+__all__ = ["checks", "constructions", "feedback", "rules", "shapes", "viz"]

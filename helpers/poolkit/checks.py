@@ -9,9 +9,8 @@ When arrays differ, ``check_array`` says how many entries differ, where the firs
 with both values, and which known pitfall (``Pitfall``: ties, overlapping windows...) the
 differing entries point to, when the test cell names the pitfalls its input exercises.
 
-``from_scratch`` runs a student's function while torch's pooling operators and
-poolkit's own reference functions are switched off, so that an exercise which must be
-written by hand cannot be passed by calling them.
+A test cell runs the student's function under its exercise's rules with
+``poolkit.rules.guard``, which reads them from ``rules.toml`` beside the notebook.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poolkit.rules import ForbiddenCallError, run_guarded
+from poolkit.rules import ForbiddenCallError
 
 __all__ = [
     "ForbiddenCallError",
@@ -28,7 +27,6 @@ __all__ = [
     "check_array",
     "check_int",
     "describe",
-    "from_scratch",
     "overlap_pitfall",
     "rel_error",
     "ties_pitfall",
@@ -281,33 +279,3 @@ def check_int(got, expected: int, call: str, *, hint: str | None = None) -> None
     else:
         return
     raise AssertionError(f"{message}\n{hint}" if hint else message)
-
-
-# The answer key (poolkey) is absent from the student edition: nothing to switch off there.
-_SCRATCH_MODULES = ("poolkit.shapes", "poolkey.shapes", "poolkey.reference", "poolkey.cost",
-                    "poolkey.constructions", "poolkey.worked_example")  # fmt: skip
-_WHY = (
-    "this exercise must be written from scratch, without torch's pooling, autograd where "
-    "the exercise says so, or the course's answer key (poolkey)."
-)
-
-
-def from_scratch(func, *, autograd: bool = False):
-    """Wrap a student's function so that it runs with the reference code switched off.
-
-    ``from_scratch(pool2d)(X, 2)`` calls ``pool2d(X, 2)`` while torch's pooling operators
-    and poolkit's ``shapes`` and ``reference`` functions are switched off, and with
-    ``autograd=True`` torch's autograd entry points as well. The wrapper returns what
-    ``func`` returns, and raises ``ForbiddenCallError`` (an ``AssertionError``, so the test
-    cell scores 0) if ``func`` called any of them, even if it caught the exception it got.
-    The switching is ``poolkit.rules``' (one mechanism; ``rules.guard`` reads the rules
-    from the notebook's ``rules.toml``).
-    """
-
-    def wrapper(*args, **kwargs):
-        return run_guarded(
-            func, args, kwargs, _WHY, modules=_SCRATCH_MODULES, ops=("pool",), autograd=autograd
-        )
-
-    wrapper.__name__ = getattr(func, "__name__", "your function")
-    return wrapper

@@ -21,7 +21,7 @@ Two readers use a declaration:
   forbidden things do not exist: no torch for "NumPy only", forbidden operators removed at
   torch's dispatcher, no answer-key modules. That verdict is the one that counts;
 - the notebook's test cell, through :func:`guard`, switches the same things off inside the
-  student's kernel, for immediate feedback (``from_scratch`` and friends are this guard).
+  student's kernel while the student's function runs, for immediate feedback.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ ANSWER_KEY_MODULES = (
     "poolkey.constructions",
     "poolkey.worked_example",
     "poolkit.shapes",
-    "poolkit.cost",
     "poolkit.constructions",
 )
 
@@ -212,7 +211,7 @@ def _answer_key_functions(modules):
         if module_name not in sys.modules:
             try:
                 importlib.import_module(module_name)
-            except ImportError:
+            except (ImportError, OSError):  # absent (the student edition), or hidden
                 continue
         module = sys.modules[module_name]
         for name in getattr(module, "__all__", ()):
