@@ -90,6 +90,36 @@ def scores(root: Path, roster: dict) -> dict[str, float | None]:
     return out
 
 
+def _grader_rows(root: Path) -> list[dict]:
+    import csv
+
+    rows = []
+    for path in sorted((root / "grading" / "reports").glob("*.csv")):
+        if path.name.endswith((".class.csv", ".similarity.csv")):
+            continue
+        with path.open(newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def _grader_notes(root: Path) -> dict[str, str]:
+    return {r["student"]: r.get("notes", "") for r in _grader_rows(root)}
+
+
+def _print_grader_seconds(root: Path) -> None:
+    """poolgrader's own record of each submission's grading time (autograde + re-check)."""
+    import statistics
+
+    by_notebook: dict[str, list[float]] = {}
+    for row in _grader_rows(root):
+        if row.get("seconds"):
+            by_notebook.setdefault(row["notebook"], []).append(float(row["seconds"]))
+    if by_notebook:
+        print("  poolgrader's seconds per submission, by notebook (median, max; 2 run at once):")
+    for notebook, seconds in sorted(by_notebook.items()):
+        print(f"    {notebook:<28} {statistics.median(seconds):6.2f} {max(seconds):6.2f}")
+
+
 def run(args: list[str], cwd: Path) -> float:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     started = time.perf_counter()
@@ -110,17 +140,28 @@ def main() -> None:
         shutil.copytree(stock_root, ours_root)
         print(f"{len(roster)} students, {len(ASSIGNMENTS)} assignments, {os.cpu_count()} cores")
 
-        stock = sum(
-            run([str(BIN / "nbgrader"), "autograde", a, "--force"], stock_root) for a in ASSIGNMENTS
-        )
+        per_notebook = {a: sum(1 for a2, _ in roster.values() if a2 == a) for a in ASSIGNMENTS}
+        stock_times = {
+            a: run([str(BIN / "nbgrader"), "autograde", a, "--force"], stock_root)
+            for a in ASSIGNMENTS
+        }
+        stock = sum(stock_times.values())
         print(f"stock nbgrader autograde (serial):  {stock:7.1f} s  "
               f"{stock / len(roster):5.2f} s per notebook")  # fmt: skip
         command = [sys.executable, "-m", "poolgrader", "autograde"]
-        ours = sum(
-            run([*command, a, "--workers", str(options.workers)], ours_root) for a in ASSIGNMENTS
-        )
+        ours_times = {
+            a: run([*command, a, "--workers", str(options.workers)], ours_root) for a in ASSIGNMENTS
+        }
+        ours = sum(ours_times.values())
         print(f"poolgrader ({options.workers} workers):           {ours:7.1f} s  "
               f"{ours / len(roster):5.2f} s per notebook")  # fmt: skip
+        print("\nwhere the time goes, per assignment (seconds per submitted notebook):")
+        print(f"  {'assignment':<28} {'notebooks':>9} {'stock':>7} {'ours':>7} {'ratio':>6}")
+        for a in ASSIGNMENTS:
+            n = max(per_notebook[a], 1)
+            print(f"  {a:<28} {per_notebook[a]:>9} {stock_times[a] / n:7.2f} "
+                  f"{ours_times[a] / n:7.2f} {stock_times[a] / ours_times[a]:6.2f}")  # fmt: skip
+        _print_grader_seconds(ours_root)
 
         before, after = scores(stock_root, roster), scores(ours_root, roster)
         honest = [s for s, (_, kind) in roster.items() if kind in ("correct", "wrong", "blank")]
@@ -128,8 +169,10 @@ def main() -> None:
         print(
             f"honest submissions with identical scores: {len(honest) - len(differ)}/{len(honest)}"
         )
+        notes = _grader_notes(ours_root)
         for student in differ:
             print(f"  DIFFERENT {student}: stock {before[student]}, ours {after[student]}")
+            print(f"    poolgrader's notes: {notes.get(student) or '(none)'}")
         gained_stock = [s for s in roster if s not in honest and (before[s] or 0) > 0]
         gained_ours = [s for s in roster if s not in honest and (after[s] or 0) > 0]
         print(
