@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import types
 
 import nbformat
@@ -199,6 +200,8 @@ def test_validator_fails_the_blank_release_and_passes_the_solution(assignment, t
     solved = tmp_path / "solved.ipynb"
     nbformat.write(nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4), blank)
     nbformat.write(filled_release(assignment), solved)
+    # The test cells read their rules from rules.toml beside the notebook, as in a release.
+    shutil.copy2(REPO / "notebooks" / assignment / "rules.toml", tmp_path)
     blank_result = _validator().validate(str(blank))
     assert blank_result.get("failed"), f"validating the blank {assignment} reported no failure"
     solved_result = _validator().validate(str(solved))

@@ -116,8 +116,9 @@ def load(folder) -> dict[str, ExerciseRules]:
     path = Path(folder) / SPEC
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: every notebook with auto-graded cells declares their rules "
-            "there (see poolkit.rules)"
+            f"{path} is missing: the tests of this notebook read their rules from it. Keep the "
+            "rules.toml that came with the notebook in the notebook's folder. (Every notebook "
+            "with auto-graded cells declares their rules there: see poolkit.rules.)"
         )
     with path.open("rb") as f:
         data = tomllib.load(f)
