@@ -350,7 +350,10 @@ class ForkedProcess:
         try:
             os.killpg(self.pid, sig)
         except OSError:
-            os.kill(self.pid, sig)
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass  # it ended before its exit reached us (subprocess.Popen ignores it too)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
