@@ -47,6 +47,22 @@ def test_bad_input_gets_a_clear_message(course, args, message):
     assert message in proc.stdout + proc.stderr
 
 
+def test_the_grader_refuses_an_assignment_with_an_undeclared_graded_cell(course):
+    """Without its rules.toml, no graded cell of 01 has declared rules, so its clean
+    re-check (the score that counts) could not run: the grader refuses before grading."""
+    (course / "grading" / "submitted" / "s1" / "01-pooling-basics").mkdir(parents=True)
+    rules = course / "solutions" / "01-pooling-basics" / "rules.toml"
+    kept = rules.with_name("rules.toml.kept")
+    rules.rename(kept)
+    try:
+        proc = run("autograde", "01-pooling-basics", cwd=course)
+    finally:
+        kept.rename(rules)
+        (course / "grading" / "submitted" / "s1").rename(course / "grading" / "s1-removed")
+    assert proc.returncode == 2
+    assert "rules.toml is missing" in proc.stdout
+
+
 def test_outside_a_course_it_says_where_to_run(tmp_path):
     proc = run("autograde", "01-pooling-basics", cwd=tmp_path)
     assert proc.returncode == 2

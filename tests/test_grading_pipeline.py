@@ -61,12 +61,30 @@ def _auto(grades):
 # --- the release ----------------------------------------------------------------------
 
 
+def _release_files(folder) -> dict[str, bytes]:
+    """relative path -> bytes of every file of a release folder, without what Jupyter and
+    Python write beside notebooks (nbgrader_config.py's ignore list skips them too)."""
+    scratch = (".ipynb_checkpoints", "__pycache__")
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not any(part in scratch for part in p.relative_to(folder).parts)
+    }
+
+
 def test_release_is_what_nbgrader_generates(graded):
-    generated = notebook_path(graded.root, "notebooks", graded.assignment)
-    committed = notebook_path(REPO, "notebooks", graded.assignment)
-    assert committed.exists(), f"{committed} is missing: run nbgrader generate_assignment"
-    assert committed.read_bytes() == generated.read_bytes(), (
-        f"{committed.relative_to(REPO)} is stale: run "
+    """Every file of the committed release folder (the notebook, and rules.toml copied
+    beside it; not recheck_calls.py, which nbgrader_config.py ignores) is what
+    ``generate_assignment`` makes, and it makes no other."""
+    generated = _release_files(graded.root / "notebooks" / graded.assignment)
+    committed = _release_files(REPO / "notebooks" / graded.assignment)
+    notebook = f"{graded.assignment}.ipynb"
+    assert {notebook, "rules.toml"} <= set(generated), sorted(generated)
+    assert notebook in committed, f"notebooks/{graded.assignment}/{notebook} is missing"
+    stale = sorted(name for name in generated.keys() | committed.keys()
+                   if generated.get(name) != committed.get(name))  # fmt: skip
+    assert not stale, (
+        f"notebooks/{graded.assignment}/: {stale} differ from what nbgrader generates: run "
         f"`nbgrader generate_assignment {graded.assignment} --force` and commit the result"
     )
 
