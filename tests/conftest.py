@@ -75,6 +75,21 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Under --quick, whole modules and folders outside the tier are not even imported
+    (nbval's notebooks, Playwright, PostgreSQL's driver): each xdist worker collects
+    everything, so what it skips here it saves once per worker."""
+    if not config.getoption("--quick"):
+        return None
+    try:
+        relative = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    if collection_path.is_dir():
+        relative += "/"
+    return True if relative.startswith(NOT_QUICK) else None
+
+
 def pytest_configure(config):
     if config.getoption("--quick"):
         settings.load_profile("quick")  # before the test modules are imported
