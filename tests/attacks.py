@@ -4,6 +4,9 @@ Each is built from an assignment's release (and, where an attack needs a working
 next to it, from the model answers). ``attacks(assignment)`` returns
 ``name -> Attack``; every attack must score no more than the blank release, and its
 feedback must contain ``reason`` (a regular expression): the student is told why.
+``class_share(assignment)`` is the part of it that one assignment's attack class grades:
+every attack aimed at the notebook's own tests and rules, and its share of the attacks
+on the grader's machinery (MACHINERY_ATTACKS), which behaves the same for every notebook.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import textwrap
 from dataclasses import dataclass
 
 import nbformat
-from nbgrader_course import REPO, filled_release, is_answer, is_test, nb_meta, notebook_path
+from nbgrader_course import (
+    ASSIGNMENTS,
+    REPO,
+    filled_release,
+    is_answer,
+    is_test,
+    nb_meta,
+    notebook_path,
+)
 
 # Appended to an answer cell: replace every comparison that numpy and torch offer.
 PATCH_COMPARISONS = """
@@ -350,6 +361,33 @@ def attacks(assignment: str) -> dict[str, Attack]:
     out["missing-notebook"] = Attack("missing", None, r"no notebook named")
     out["misnamed-notebook"] = Attack("misnamed", filled_release(assignment), r"found: ")
     return out
+
+
+# Attacks on the grader's machinery (a dead or hanging kernel, the sandbox's limits, the
+# output cap, nbgrader's restoring of tests and metadata, files that are not notebooks):
+# what stops them does not depend on the notebook, so each is graded in one class, not
+# five. The classes take them in turn, so every notebook's class grades some.
+MACHINERY_ATTACKS = (
+    "os-exit", "sys-exit", "swallow-interrupt", "memory-bomb", "fork-bomb", "print-flood",
+    "writes-elsewhere", "edited-tests", "deleted-tests", "changed-metadata", "invalid-json",
+    "not-a-notebook", "missing-notebook", "misnamed-notebook",
+)  # fmt: skip
+
+
+def machinery_share(assignment: str) -> set[str]:
+    """The attacks on the machinery that ``assignment``'s class grades: every fifth."""
+    return set(MACHINERY_ATTACKS[ASSIGNMENTS.index(assignment) :: len(ASSIGNMENTS)])
+
+
+def class_share(assignment: str) -> dict[str, Attack]:
+    """The attacks that ``assignment``'s attack class grades: every attack on the
+    notebook's own tests and rules, and its share of the attacks on the machinery."""
+    mine = machinery_share(assignment)
+    return {
+        name: attack
+        for name, attack in attacks(assignment).items()
+        if name not in MACHINERY_ATTACKS or name in mine
+    }
 
 
 def write_submission(root, student: str, assignment: str, attack: Attack) -> None:

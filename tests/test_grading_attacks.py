@@ -1,8 +1,9 @@
 """A mixed class graded with ``python -m poolgrader autograde``: honest and attacking.
 
 For every assignment, one run grades correct, wrong, blank and partly-correct submissions
-next to the attack corpus (``tests/attacks.py``), in parallel. Scores come from nbgrader's
-gradebook; feedback from stock ``nbgrader generate_feedback``.
+next to the attack corpus (``tests/attacks.py``: every attack on the notebook's own tests
+and rules, and its share of the attacks on the grader's machinery), in parallel. Scores
+come from nbgrader's gradebook; feedback from stock ``nbgrader generate_feedback``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 import nbformat
 import poolkit
 import pytest
-from attacks import attacks, bypasses, write_submission
+from attacks import (
+    MACHINERY_ATTACKS,
+    attacks,
+    bypasses,
+    class_share,
+    machinery_share,
+    write_submission,
+)
 from nbgrader.api import Gradebook
 from nbgrader_course import (
     ASSIGNMENTS,
@@ -80,7 +88,7 @@ def graded(request, tmp_path_factory):
     subs["partial"], before_exit = _partial(assignment)
     for student, nb in subs.items():
         write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
-    corpus = attacks(assignment)
+    corpus = class_share(assignment)
     for name, attack in corpus.items():
         write_submission(course, f"attack-{name}", assignment, attack)
     rule_cases = bypasses(assignment)  # rule bypasses and legitimate answers, same class
@@ -109,6 +117,17 @@ def scores(graded) -> dict[str, dict[str, float]]:
         max_points = {g.name: g.max_score for g in nb.grades if g.cell.cell_type == "code"}
     out["__max__"] = max_points
     return out
+
+
+def test_every_attack_is_graded_in_some_class():
+    """MACHINERY_ATTACKS names attacks of the corpus; the classes share them out, each
+    class grading some and all of them graded (class_share keeps every other attack)."""
+    corpus = set(attacks(ASSIGNMENTS[0]))
+    assert set(MACHINERY_ATTACKS) < corpus
+    shares = [machinery_share(a) for a in ASSIGNMENTS]
+    assert all(shares)
+    assert set().union(*shares) == set(MACHINERY_ATTACKS)
+    assert sum(map(len, shares)) == len(MACHINERY_ATTACKS)  # each in one class only
 
 
 def test_the_batch_completes_and_every_student_has_a_row(graded):
