@@ -118,6 +118,14 @@ def _print_grader_seconds(root: Path) -> None:
         print("  poolgrader's seconds per submission, by notebook (median, max; 2 run at once):")
     for notebook, seconds in sorted(by_notebook.items()):
         print(f"    {notebook:<28} {statistics.median(seconds):6.2f} {max(seconds):6.2f}")
+    slow = sorted((r for r in _grader_rows(root) if r.get("seconds")),
+                  key=lambda r: -float(r["seconds"]))[:3]  # fmt: skip
+    if slow:
+        print("  poolgrader's slowest submissions, with its notes:")
+    for row in slow:
+        notes = (row.get("notes") or "(none)").replace("\n", " ")
+        print(f"    {row['student']} ({row['notebook']}) {float(row['seconds']):.1f} s: "
+              f"{notes[:300]}")  # fmt: skip
 
 
 def run(args: list[str], cwd: Path) -> float:
@@ -131,6 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the two graded courses, and print where"
+    )
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="grading-throughput-"))
     try:
@@ -183,7 +194,10 @@ def main() -> None:
               f"ours {sum(1 for s in roster if after[s] is None)}")  # fmt: skip
         print(f"speedup: {stock / ours:.2f}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if options.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
