@@ -121,7 +121,7 @@ def _print_grader_seconds(root: Path) -> None:
     slow = sorted((r for r in _grader_rows(root) if r.get("seconds")),
                   key=lambda r: -float(r["seconds"]))[:3]  # fmt: skip
     if slow:
-        print("  poolgrader's slowest submissions, with its notes:")
+        print("  poolgrader's slowest submissions, with their notes:")
     for row in slow:
         notes = (row.get("notes") or "(none)").replace("\n", " ")
         print(f"    {row['student']} ({row['notebook']}) {float(row['seconds']):.1f} s: "

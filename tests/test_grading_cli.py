@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_the_grader_refuses_an_assignment_with_an_undeclared_graded_cell(course)
         proc = run("autograde", "01-pooling-basics", cwd=course)
     finally:
         kept.rename(rules)
-        (course / "grading" / "submitted" / "s1").rename(course / "grading" / "s1-removed")
+        shutil.rmtree(course / "grading" / "submitted" / "s1")
     assert proc.returncode == 2
     assert "rules.toml is missing" in proc.stdout
 
