@@ -57,6 +57,18 @@ class SafeExecute(Execute):
                 SafeExecute.killed.append("the grading kernel was killed while it started")
             raise
 
+    def on_comm_open_jupyter_widget(self, msg):
+        """No frontend emulation of ipywidgets' ``Output`` widget (nbclient makes one).
+
+        nbclient's emulation answers the kernel with comm messages on the shell channel
+        while the cell still runs, and sometimes the cell's reply is then not seen until
+        the cell timeout (jupyter/nbclient#312, open): measured by
+        ``benchmarks/widget_stall.py``. Without it, what a widget draws lands in its cell's
+        outputs: nothing is graded on it, and the feedback still shows it. (A method, not
+        an emptied ``widget_registry``: nbconvert's ``preprocess`` runs ``__init__`` again.)
+        """
+        return None
+
     def preprocess_cell(self, cell, resources, index):
         if self._stopped:
             if cell.cell_type == "code":
