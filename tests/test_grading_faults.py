@@ -40,7 +40,7 @@ import nbformat
 import pytest
 from attacks import write_submission
 from nbgrader.api import Gradebook
-from nbgrader_course import BIN, copy_course, filled_release, nbgrader
+from nbgrader_course import BIN, filled_release
 from wrong_answers import WRONG_ANSWERS
 
 ASSIGNMENT = "01-pooling-basics"
@@ -50,7 +50,7 @@ TARGET = "0-target"  # a correct submission whose worker is killed once
 TWICE = "1-twice"  # a correct submission whose worker is killed on both attempts
 ZYGOTE = "2-zygote"  # a correct submission whose kernel's zygote is killed
 KERNEL = "3-kernel"  # a correct submission whose kernel is killed
-CORRECT = [f"correct-{i}" for i in range(4)]
+CORRECT = ["correct"]  # a correct submission that nothing happens to
 NETWORK = "network"  # a correct submission whose answer cell also tries the network
 
 # Appended to the first answer cell: connect to the test's listener and resolve a name.
@@ -118,10 +118,9 @@ def _slow_correct():
 
 
 @pytest.fixture(scope="module")
-def built_class(tmp_path_factory, listener):
-    """The class, built once: 11 students (9 correct, 1 wrong, 1 blank), nothing graded."""
-    course = copy_course(tmp_path_factory.mktemp("faults"), with_release=False)
-    nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
+def built_class(tmp_path_factory, listener, generated):
+    """The class, built once: 8 students (6 correct, 1 wrong, 1 blank), nothing graded."""
+    course = generated(ASSIGNMENT, tmp_path_factory.mktemp("faults"))
     blank = nbformat.read(course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     answer_id, source, _ = WRONG_ANSWERS[ASSIGNMENT][0]
     wrong = filled_release(ASSIGNMENT, {answer_id: source})

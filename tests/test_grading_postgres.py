@@ -496,15 +496,40 @@ def say(*lines: str) -> None:
         print(f"[issue 17] {line}", flush=True)
 
 
+# --- a shard that dies --------------------------------------------------------------------
+
+
+def _graded(root: Path, student: str) -> bool:
+    """The grader has finished the student: it makes the autograded notebook read-only last."""
+    path = root / "grading" / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    try:
+        return path.stat().st_mode & 0o777 == 0o444
+    except OSError:
+        return False
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker.encode() in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 # --- the runs ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def sqlite_run(tmp_path_factory):
+def sqlite_run(tmp_path_factory, generated):
     """The class graded as one run on one machine, with the repo's sqlite gradebook."""
-    root = copy_course(tmp_path_factory.mktemp("sqlite"), with_release=False)
+    root = generated(ASSIGNMENT, tmp_path_factory.mktemp("sqlite"))
     write_class(root)
-    run_readme(f"nbgrader generate_assignment {ASSIGNMENT}", root)
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "poolgrader", "autograde", ASSIGNMENT,
@@ -520,7 +545,11 @@ def sqlite_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sharded(postgres, tmp_path_factory):
-    """The class graded as two shards started together, on the README's PostgreSQL setup."""
+    """The class graded as two shards started together, on the README's PostgreSQL setup,
+    the way a real run can go: shard 2 is SIGKILLed (its whole process group, as when its
+    machine dies) after it graded some of its students and before it graded all; shard 1
+    finishes; a manual grade is entered for a student shard 2 had graded; shard 2 is run
+    again alone. Every test below reads the gradebook this leaves."""
     readme = readme_db_url()
     from sqlalchemy.engine import make_url
 
@@ -528,15 +557,61 @@ def sharded(postgres, tmp_path_factory):
     postgres.create_database(url.username, url.password, url.database)
     db_url = local_url(readme, postgres.base)
     root = setup_course(tmp_path_factory.mktemp("pg"), db_url)
+    mark = uuid.uuid4().hex
     started = time.monotonic()
-    wait_ok(root, start_shards(root, [1, 2]))
-    seconds = time.monotonic() - started
+    procs = start_shards(root, [1, 2], {2: mark})
+    doomed = SHARDS[2]
+    deadline = time.monotonic() + TIMEOUT
+    while not any(_graded(root, s) for s in doomed):
+        assert procs[2].poll() is None, "shard 2 ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    done_before = [s for s in doomed if _graded(root, s)]
+    assert len(done_before) < len(doomed), "shard 2 finished before it could be killed"
+    os.killpg(procs[2].pid, signal.SIGKILL)
+    killed_at = time.monotonic() - started
+    status = procs[2].wait(timeout=60)
+    # Every process of the dead shard goes with it (workers, zygote, kernels).
+    deadline = time.monotonic() + 60
+    while _processes_with(f"{MARK}={mark}") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _processes_with(f"{MARK}={mark}")
+    wait_ok(root, {1: procs[1]})
+    shard_1_seconds = time.monotonic() - started
+    missing = sorted(set(CLASS) - set(gradebook_scores(db_url)))
+    # The manual grade: the written answer of a student shard 2 graded before it died.
+    manual_student = done_before[0]
+    with Gradebook(db_url, "pooling-course") as gb:
+        grade = gb.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, manual_student)
+        grade.manual_score = 1.5
+        grade.needs_manual_grade = False
+        gb.db.commit()
+    rerun = time.monotonic()
+    wait_ok(root, start_shards(root, [2]))
+    rerun_seconds = time.monotonic() - rerun
     say(
-        f"PostgreSQL, two shards started together (1 worker each): {len(CLASS)} students in "
-        f"{seconds:.1f} s (shard 1/2: {len(SHARDS[1])} students, shard 2/2: "
-        f"{len(SHARDS[2])})"
+        f"PostgreSQL, two shards started together (1 worker each): shard 1/2 "
+        f"({len(SHARDS[1])} students) done in {shard_1_seconds:.1f} s",
+        f"shard kill: shard 2/2 SIGKILLed (process group) {killed_at:.1f} s in, after "
+        f"{len(done_before)} of its {len(doomed)} students; {len(left)} processes of it left; "
+        f"{len(missing)} students without a gradebook row after shard 1 finished "
+        f"({', '.join(missing) or 'none'})",
+        f"shard kill: manual grade for {manual_student} ({WRITTEN} = 1.5) entered, shard 2/2 "
+        f"run again alone in {rerun_seconds:.1f} s",
     )
-    return types.SimpleNamespace(root=root, url=db_url, seconds=seconds, database=url.database)
+    return types.SimpleNamespace(
+        root=root, url=db_url, database=url.database, status=status, left=left,
+        done_before=done_before, missing=missing, manual_student=manual_student,
+        seconds=shard_1_seconds, rerun_seconds=rerun_seconds,
+    )  # fmt: skip
+
+
+def expected_scores(sqlite_run, sharded) -> dict:
+    """The sqlite run's scores, with the manual grade entered between the shard runs."""
+    expected = copy.deepcopy(sqlite_run.scores)
+    auto = expected[sharded.manual_student][WRITTEN][0]
+    expected[sharded.manual_student][WRITTEN] = (auto, 1.5, 1.5)
+    return expected
 
 
 def test_the_class_splits_into_two_real_shards():
@@ -573,10 +648,11 @@ def test_shards_write_one_row_per_student_with_the_sqlite_scores(sqlite_run, sha
     counts = assert_one_row_each(sharded.url, cells)
     scores = gradebook_scores(sharded.url)
     assert sorted(scores) == sorted(sqlite_run.scores) == sorted(CLASS)
+    expected = expected_scores(sqlite_run, sharded)
     differ = {
-        (s, cell): (sqlite_run.scores[s][cell], scores[s].get(cell))
-        for s in CLASS for cell in sqlite_run.scores[s]
-        if sqlite_run.scores[s][cell] != scores[s].get(cell)
+        (s, cell): (expected[s][cell], scores[s].get(cell))
+        for s in CLASS for cell in expected[s]
+        if expected[s][cell] != scores[s].get(cell)
     }  # fmt: skip
     assert differ == {}
     totals = {s: sum(v[2] or 0 for v in scores[s].values()) for s in CLASS}
@@ -584,10 +660,10 @@ def test_shards_write_one_row_per_student_with_the_sqlite_scores(sqlite_run, sha
     say(
         f"rows: {counts['students']} students, {sum(counts['submissions'].values())} "
         f"submissions, {sum(counts['grades'].values())} grade rows, no duplicates",
-        f"scores: {len(CLASS) * cells} grade cells, PostgreSQL shards == sqlite run for all; "
-        f"totals {dict(sorted(totals.items()))}",
-        f"time: sqlite one run {sqlite_run.seconds:.1f} s, two PostgreSQL shards "
-        f"{sharded.seconds:.1f} s (same 2 cores, machine shared with other jobs: noisy)",
+        f"scores: {len(CLASS) * cells} grade cells, PostgreSQL shards == sqlite run for all "
+        f"(and the manual grade); totals {dict(sorted(totals.items()))}",
+        f"time: sqlite one run {sqlite_run.seconds:.1f} s; shard 1/2 {sharded.seconds:.1f} s, "
+        f"shard 2/2 re-run {sharded.rerun_seconds:.1f} s (same 2 cores, shared: noisy)",
     )
 
 
@@ -732,96 +808,18 @@ def test_grading_kernels_cannot_reach_the_gradebook_socket(postgres, tmp_path):
     say(f"kernel -> gradebook socket: {said[0].strip()}")
 
 
-# --- a shard that dies --------------------------------------------------------------------
-
-
-def _graded(root: Path, student: str) -> bool:
-    """The grader has finished the student: it makes the autograded notebook read-only last."""
-    path = root / "grading" / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    try:
-        return path.stat().st_mode & 0o777 == 0o444
-    except OSError:
-        return False
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker.encode() in f.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def test_a_killed_shard_run_again_completes_the_gradebook(postgres, sharded, sqlite_run, tmp_path):
-    """Shard 2 is SIGKILLed (its whole process group) after it graded some of its students
-    and before it graded all; shard 1 finishes. A manual grade is entered for a student
-    shard 2 had graded; shard 2 is run again alone."""
-    # A fresh gradebook (the README's database, made again) and a fresh course folder.
-    postgres.sql(f'DROP DATABASE "{sharded.database}" WITH (FORCE)')
-    readme = readme_db_url()
-    from sqlalchemy.engine import make_url
-
-    url = make_url(readme)
-    postgres.create_database(url.username, url.password, url.database)
-    root = setup_course(tmp_path / "course", sharded.url)
-    mark = uuid.uuid4().hex
-    started = time.monotonic()
-    procs = start_shards(root, [1, 2], {2: mark})
-    doomed = SHARDS[2]
-    deadline = time.monotonic() + TIMEOUT
-    while not any(_graded(root, s) for s in doomed):
-        assert procs[2].poll() is None, "shard 2 ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    done_before = [s for s in doomed if _graded(root, s)]
-    assert len(done_before) < len(doomed), "shard 2 finished before it could be killed"
-    os.killpg(procs[2].pid, signal.SIGKILL)
-    killed_at = time.monotonic() - started
-    assert procs[2].wait(timeout=60) == -signal.SIGKILL
-    # Every process of the dead shard goes with it (workers, zygote, kernels).
-    deadline = time.monotonic() + 60
-    while _processes_with(f"{MARK}={mark}") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _processes_with(f"{MARK}={mark}") == []
-    wait_ok(root, {1: procs[1]})
-    after_kill = gradebook_scores(sharded.url)
-    missing = sorted(set(CLASS) - set(after_kill))
-    # The manual grade: the written answer of a student shard 2 graded before it died.
-    manual_student = done_before[0]
-    with Gradebook(sharded.url, "pooling-course") as gb:
-        grade = gb.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, manual_student)
-        grade.manual_score = 1.5
-        grade.needs_manual_grade = False
-        gb.db.commit()
-    # Shard 2 again, alone.
-    rerun = time.monotonic()
-    wait_ok(root, start_shards(root, [2]))
-    rerun_seconds = time.monotonic() - rerun
+def test_a_killed_shard_run_again_completes_the_gradebook(sharded, sqlite_run):
+    """The ``sharded`` fixture's shard 2 was SIGKILLed mid-run and run again alone."""
+    assert sharded.status == -signal.SIGKILL
+    assert sharded.left == []  # no process of the dead shard outlived it
+    assert set(sharded.missing) <= set(SHARDS[2]) - set(sharded.done_before)
     cells = len(next(iter(sqlite_run.scores.values())))
     assert_one_row_each(sharded.url, cells)
     scores = gradebook_scores(sharded.url)
-    assert scores[manual_student][WRITTEN][1] == 1.5  # the manual grade survived
-    assert scores[manual_student][WRITTEN][2] == 1.5
-    expected = copy.deepcopy(sqlite_run.scores)
-    auto = expected[manual_student][WRITTEN][0]
-    expected[manual_student][WRITTEN] = (auto, 1.5, 1.5)
-    assert scores == expected
+    student = sharded.manual_student
+    assert scores[student][WRITTEN][1:] == (1.5, 1.5)  # the manual grade survived the re-run
+    assert scores == expected_scores(sqlite_run, sharded)
     # The class report and CSV have every student once (shard 2's CSV is the re-run's).
-    run_readme(f"python -m poolgrader report {ASSIGNMENT}", root)
-    with (root / "grading" / "reports" / f"{ASSIGNMENT}.class.csv").open(newline="") as f:
+    run_readme(f"python -m poolgrader report {ASSIGNMENT}", sharded.root)
+    with (sharded.root / "grading" / "reports" / f"{ASSIGNMENT}.class.csv").open(newline="") as f:
         assert sorted(r["student"] for r in csv.DictReader(f)) == sorted(CLASS)
-    say(
-        f"shard kill: shard 2/2 SIGKILLed (process group) {killed_at:.1f} s in, after "
-        f"{len(done_before)} of its {len(doomed)} students; no process of it left; "
-        f"{len(missing)} students without a gradebook row after shard 1 finished "
-        f"({', '.join(missing) or 'none'})",
-        f"shard kill: manual grade for {manual_student} ({WRITTEN} = 1.5) entered, shard 2/2 "
-        f"run again alone in {rerun_seconds:.1f} s: {len(CLASS)} students, one row each, "
-        f"scores == sqlite run, manual grade kept",
-    )
