@@ -1,8 +1,12 @@
-"""Answers to notebook 03's algorithm exercises for tests/test_grading_algorithms.py.
+"""Answers to notebook 03's algorithm exercises, graded in 03's class of
+tests/test_grading_attacks.py (``attacks.bypasses``).
 
-Each is a whole answer cell. The attacks compute the pooled result directly, over the
-windows, instead of by the algorithm the exercise teaches; each is paired with a correct
-answer written another way than the model answer, which must earn full marks.
+A direct window computation gives the same numbers as separable max pooling and as a
+summed-area table, so comparing outputs cannot tell them apart (issue 18): the exercises
+ask for each step on its own. Each answer here is a whole answer cell. The attacks compute
+the pooled result directly, over the windows, instead of by the algorithm the exercise
+teaches, and must earn 0 for that exercise; each is paired with a correct answer written
+another way than the model answer, which must earn full marks and pass the clean re-check.
 """
 
 from __future__ import annotations
@@ -196,3 +200,14 @@ def averages_from_table(S, kernel_size, stride=None, padding=0, ceil_mode=False,
 """
     + _GIVEN_SAT
 )
+
+
+ASSIGNMENT = "03-compute-cost"
+# student -> (answer cell, source, the test cell that must score 0; None: full marks)
+CLASS = {
+    "sep-direct": (SEPARABLE, SEPARABLE_DIRECT, "test_separable_max_pool2d"),
+    "sep-stash": (SEPARABLE, SEPARABLE_STASH, "test_separable_max_pool2d"),
+    "sep-legit": (SEPARABLE, SEPARABLE_LEGIT, None),
+    "sat-direct": (SAT, SAT_DIRECT, "test_sat_avg_pool2d"),
+    "sat-legit": (SAT, SAT_LEGIT, None),
+}

@@ -7,9 +7,9 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - the two slow grading modules build a class per assignment, so they are split by
   assignment (each group builds its own), and those groups come first, alternating
   between the two modules, so that a long group does not end the run;
-- ``tests/test_course_feedback.py`` reads 04's pipeline class (``stock_graded``, built
-  once per worker): it joins the group of ``tests/test_grading_pipeline.py`` for 04, so
-  that class is graded once, not twice;
+- ``tests/test_course_feedback.py`` reads 04's mixed class (``poolgraded``, built once
+  per worker): it joins the group of ``tests/test_grading_attacks.py`` for 04, so that
+  class is graded once, not twice;
 - ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
   ``tests/test_grading_faults.py`` (a class graded while processes are killed) and
   ``tests/test_grading_postgres.py`` (a class graded in shards into a real PostgreSQL) are a
@@ -52,17 +52,16 @@ SLOW_ALONE = (
     "tests/test_grading_report.py",
     "tests/test_grading_faults.py",
     "tests/test_grading_postgres.py",
-    "tests/test_grading_algorithms.py",
 )
 QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
              "tests/test_grading_report.py", "tests/test_grading_postgres.py",
-             "tests/test_course_feedback.py", "tests/test_grading_algorithms.py",
-             "tests/test_student_kit.py")  # fmt: skip
-# Modules that read another module's graded class join its group: (module, assignment).
-SHARES_PIPELINE_CLASS = {"tests/test_course_feedback.py": "04-backprop"}
+             "tests/test_course_feedback.py", "tests/test_student_kit.py")  # fmt: skip
+# Modules that read another module's graded class join its group: module -> (the module
+# whose group it joins, assignment).
+SHARES_CLASS = {"tests/test_course_feedback.py": ("tests/test_grading_attacks.py", "04-backprop")}
 # The quick tier's share of each Hypothesis test's examples (tests/strategies.examples).
 settings.register_profile("quick", max_examples=10)
 
@@ -137,15 +136,48 @@ def pip_resolution(request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def stock_graded(tmp_path_factory):
+def generated(tmp_path_factory):
+    """(assignment, dest) -> dest, a course in which stock ``nbgrader generate_assignment``
+    made the assignment's release and gradebook. Generated once per test process and copied:
+    a generation costs about 9 s on a quiet machine, half of it in the ``alembic heads``
+    process that nbgrader starts for every new gradebook."""
+    from nbgrader_course import copy_generated, generated_course
+
+    @functools.cache
+    def template(assignment: str) -> Path:
+        return generated_course(tmp_path_factory.mktemp(f"generated-{assignment}"), assignment)
+
+    def get(assignment: str, dest: Path) -> Path:
+        return copy_generated(template(assignment), dest)
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def poolgraded(tmp_path_factory, generated):
+    """assignment -> its mixed class graded with poolgrader (tests/attack_class.py), built on
+    first use and kept for the session, so modules that read the same class share it (the
+    scheduler below puts them on one worker)."""
+    from attack_class import build
+
+    @functools.cache
+    def get(assignment: str):
+        return build(
+            assignment, generated(assignment, tmp_path_factory.mktemp(f"class-{assignment}"))
+        )
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def stock_graded(tmp_path_factory, generated):
     """assignment -> its pipeline class graded with stock nbgrader (tests/pipeline_class.py),
-    built on first use and kept for the session, so modules that read the same class share it
-    (the scheduler below puts them on one worker)."""
+    built on first use and kept for the session."""
     from pipeline_class import build
 
     @functools.cache
     def get(assignment: str):
-        return build(assignment, tmp_path_factory.mktemp(assignment))
+        return build(assignment, generated(assignment, tmp_path_factory.mktemp(assignment)))
 
     return get
 
@@ -170,8 +202,8 @@ def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
         return (3, 0), "network"
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
-    if path in SHARES_PIPELINE_CLASS:
-        path, assignment = "tests/test_grading_pipeline.py", SHARES_PIPELINE_CLASS[path]
+    if path in SHARES_CLASS:
+        path, assignment = SHARES_CLASS[path]
         index = ASSIGNMENTS.index(assignment)
         return (0, 2 * index + SPLIT_BY_ASSIGNMENT.index(path)), f"{path}:{assignment}"
     if path in SLOW_ALONE:

@@ -47,6 +47,21 @@ def copy_course(dest: Path, with_release: bool = True) -> Path:
     return dest
 
 
+def generated_course(dest: Path, assignment: str) -> Path:
+    """A course in ``dest`` in which stock ``nbgrader generate_assignment`` made the
+    assignment's release (in notebooks/) and its gradebook."""
+    root = copy_course(dest, with_release=False)
+    nbgrader("generate_assignment", assignment, "--force", cwd=root)
+    return root
+
+
+def copy_generated(template: Path, dest: Path) -> Path:
+    """A copy in ``dest`` of a generated course: config, sources, release and gradebook
+    (nbgrader_config.py finds its folders from its own place, so the copy uses its own)."""
+    shutil.copytree(template, dest, dirs_exist_ok=True)
+    return dest
+
+
 def notebook_path(root: Path, step: str, assignment: str) -> Path:
     return root / step / assignment / f"{assignment}.ipynb"
 

@@ -1,8 +1,7 @@
 """The pipeline class of one assignment, graded with stock nbgrader commands.
 
-Built once per test process (``stock_graded`` in ``tests/conftest.py``) and shared by the
-modules that read it: ``test_grading_pipeline.py`` (every assignment) and
-``test_course_feedback.py`` (04's tie-sharing wrong answer, whose feedback page it reads).
+Built once per test process (``stock_graded`` in ``tests/conftest.py``) for
+``test_grading_pipeline.py``.
 """
 
 from __future__ import annotations
@@ -12,16 +11,12 @@ from pathlib import Path
 
 import nbformat
 from nbgrader_course import (
-    REPO,
-    copy_course,
     filled_release,
     first_function,
     is_answer,
     is_test,
     nbgrader,
-    notebook_path,
 )
-from wrong_answers import WRONG_ANSWERS
 
 TAMPERED = "warning-and-deleted-tests"
 
@@ -41,14 +36,10 @@ def {name}(*args, **kwargs):
 
 
 def submissions(assignment: str) -> dict[str, nbformat.NotebookNode]:
-    """Student id -> submitted notebook: the solution, the blank release, ``wrong-<i>`` for
-    each entry of WRONG_ANSWERS[assignment], and TAMPERED."""
-    release = nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4)
-    solved = filled_release(assignment)
-    subs = {"solution": solved, "blank": release}
-
-    for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
-        subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
+    """Student id -> submitted notebook: the solution, and TAMPERED. (The blank release and
+    the wrong answers are graded in the mixed class, tests/attack_class.py, where the exact
+    points of each are checked: graded here too, they would only cost time.)"""
+    subs = {"solution": filled_release(assignment)}
 
     # One solved notebook for two rules that have nothing to do with the answers: its first
     # answer warns on stderr whenever it is called (by the restored tests), and its test
@@ -61,11 +52,9 @@ def submissions(assignment: str) -> dict[str, nbformat.NotebookNode]:
     return subs
 
 
-def build(assignment: str, folder: Path) -> types.SimpleNamespace:
-    """A temporary course in ``folder`` in which ``assignment`` was generated, submitted,
-    autograded and turned into feedback with stock nbgrader commands."""
-    root = copy_course(folder, with_release=False)
-    nbgrader("generate_assignment", assignment, "--force", cwd=root)
+def build(assignment: str, root: Path) -> types.SimpleNamespace:
+    """The course ``root``, in which ``assignment`` was generated with stock nbgrader, with
+    the class submitted, autograded and turned into feedback with stock nbgrader commands."""
     subs = submissions(assignment)
     for student, nb in subs.items():
         path = root / "grading" / "submitted" / student / assignment / f"{assignment}.ipynb"

@@ -1,8 +1,8 @@
 """The feedback a student gets for a plausible wrong answer says what to fix.
 
-04's pipeline class (``tests/pipeline_class.py``, graded with stock nbgrader's autograde and
-generate_feedback, and shared with ``test_grading_pipeline.py``) has a submission with the
-model answers, except a max-pool backward pass that shares each
+04's mixed class (``tests/attack_class.py``, graded with poolgrader, its feedback made by
+stock nbgrader's generate_feedback, and shared with ``test_grading_attacks.py``) has a
+submission with the model answers, except a max-pool backward pass that shares each
 window's gradient among tied maxima (CS231n's mask ``window == window.max()``). Its
 feedback page must name how many entries differ, the first differing index with the
 expected and the returned value, and the ties pitfall with torch's rule; and its long lines
@@ -37,9 +37,9 @@ def _tie_sharing_index() -> int:
 
 
 @pytest.fixture(scope="module")
-def feedback_page(stock_graded):
+def feedback_page(poolgraded):
     index = _tie_sharing_index()
-    graded = stock_graded(ASSIGNMENT)
+    graded = poolgraded(ASSIGNMENT)
     page = graded.root / "grading/feedback" / f"wrong-{index}" / ASSIGNMENT
     page = page / f"{ASSIGNMENT}.html"
     assert page.exists(), "generate_feedback wrote no page"

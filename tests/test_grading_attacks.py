@@ -2,108 +2,42 @@
 
 For every assignment, one run grades correct, wrong, blank and partly-correct submissions
 next to the attack corpus (``tests/attacks.py``: every attack on the notebook's own tests
-and rules, and its share of the attacks on the grader's machinery), in parallel. Scores
-come from nbgrader's gradebook; feedback from stock ``nbgrader generate_feedback``.
+and rules, and its share of the attacks on the grader's machinery), in parallel
+(``tests/attack_class.py``). Scores come from nbgrader's gradebook; feedback from stock
+``nbgrader generate_feedback``.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import os
 import re
-import subprocess
-import sys
-import types
-from pathlib import Path
 
 import nbformat
-import poolkit
 import pytest
+from attack_class import POOLKIT, grade, tree_hash
 from attacks import (
     MACHINERY_ATTACKS,
     attacks,
-    bypasses,
-    class_share,
     machinery_share,
-    write_submission,
 )
 from nbgrader.api import Gradebook
 from nbgrader_course import (
     ASSIGNMENTS,
-    BIN,
-    copy_course,
-    filled_release,
+    REPO,
     html_text,
-    is_answer,
-    is_test,
-    nb_meta,
     nbgrader,
+    normalised_lines,
+    notebook_path,
+    secret_lines,
 )
 from wrong_answers import WRONG_ANSWERS
 
-POOLKIT = Path(poolkit.__file__).parent
-TIMEOUT = "5"  # seconds per cell: the hanging attacks wait this long
-
-
-def _tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def grade(root: Path, assignment: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [sys.executable, "-m", "poolgrader", "autograde", assignment, "--timeout", TIMEOUT,
-         *args],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-
-
-def _partial(assignment: str):
-    """The model answers, except that the last answer cell kills the kernel."""
-    nb = filled_release(assignment)
-    last = [c for c in nb.cells if is_answer(c) and c.cell_type == "code"][-1]
-    last.source = "import os\nos._exit(1)\n"
-    before, seen_exit = set(), False
-    for cell in nb.cells:
-        seen_exit = seen_exit or cell is last
-        if is_test(cell) and not seen_exit:
-            before.add(nb_meta(cell)["grade_id"])
-    return nb, before
-
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
-def graded(request, tmp_path_factory):
-    """A class of one assignment, in a course of its own, graded in one run."""
-    assignment = request.param
-    course = copy_course(tmp_path_factory.mktemp(f"class-{assignment}"), with_release=False)
-    nbgrader("generate_assignment", assignment, "--force", cwd=course)
-    subs = {"correct": filled_release(assignment), "blank": None}
-    subs["blank"] = nbformat.read(course / "notebooks" / assignment / f"{assignment}.ipynb", 4)
-    for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
-        subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
-    subs["partial"], before_exit = _partial(assignment)
-    for student, nb in subs.items():
-        write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
-    corpus = class_share(assignment)
-    for name, attack in corpus.items():
-        write_submission(course, f"attack-{name}", assignment, attack)
-    rule_cases = bypasses(assignment)  # rule bypasses and legitimate answers, same class
-    for student, (nb, _, _) in rule_cases.items():
-        write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
-    correct_file = course / "grading" / "submitted" / "correct" / assignment / f"{assignment}.ipynb"
-    before = {"poolkit": _tree_hash(POOLKIT), "correct": correct_file.read_bytes()}
-    run = grade(course, assignment)
-    feedback = nbgrader("generate_feedback", assignment, "--force", cwd=course)
-    return types.SimpleNamespace(
-        assignment=assignment, root=course, run=run, corpus=corpus, before=before,
-        correct_file=correct_file, before_exit=before_exit, feedback=feedback,
-        rule_cases=rule_cases,
-        students=[*subs, *(f"attack-{n}" for n in corpus), *rule_cases],
-    )  # fmt: skip
+def graded(request, poolgraded):
+    """A class of one assignment, in a course of its own, graded in one run
+    (tests/attack_class.py, built once per test process)."""
+    return poolgraded(request.param)
 
 
 def scores(graded) -> dict[str, dict[str, float]]:
@@ -154,6 +88,24 @@ def test_honest_submissions_get_exactly_their_points(graded):
     for index, (_, _, lost) in enumerate(WRONG_ANSWERS.get(graded.assignment, [])):
         expected = {g: (0 if g in lost else p) for g, p in full.items()}
         assert got[f"wrong-{index}"] == expected
+
+
+def test_no_feedback_shows_hidden_tests_and_the_blank_one_says_why(graded):
+    solution = nbformat.read(notebook_path(REPO, "solutions", graded.assignment), as_version=4)
+    hidden = secret_lines(solution, "hidden")
+    # The autograded notebooks do contain the hidden tests, so the search below can fail.
+    autograded = graded.root / "grading/autograded/blank" / graded.assignment
+    autograded = nbformat.read(autograded / f"{graded.assignment}.ipynb", as_version=4)
+    assert hidden & normalised_lines("\n".join(c.source for c in autograded.cells))
+    feedback = graded.root / "grading/feedback"
+    pages = sorted(feedback.glob(f"*/{graded.assignment}/*.html"))
+    honest = [s for s in graded.students if not s.startswith("attack-")]
+    assert set(honest) <= {page.parts[-3] for page in pages}
+    for page in pages:
+        leaked = hidden & normalised_lines(html_text(page))
+        assert not leaked, f"{page.parts[-3]}'s feedback shows hidden tests: {sorted(leaked)[:3]}"
+    blank = graded.root / "grading/feedback/blank" / graded.assignment
+    assert "NotImplementedError" in html_text(blank / f"{graded.assignment}.html")
 
 
 def test_a_dead_kernel_keeps_the_points_earned_before_it(graded):
@@ -224,7 +176,7 @@ def test_legitimate_answers_written_another_way_get_full_marks(graded):
 
 
 def test_grading_changed_nothing_outside_the_students_folder(graded):
-    assert _tree_hash(POOLKIT) == graded.before["poolkit"]
+    assert tree_hash(POOLKIT) == graded.before["poolkit"]
     assert graded.correct_file.read_bytes() == graded.before["correct"]
 
 
@@ -244,3 +196,15 @@ def test_a_rerun_gives_the_same_scores_and_keeps_manual_grades(graded):
     with Gradebook(url) as gb:
         nb = gb.find_submission_notebook(graded.assignment, graded.assignment, "correct")
         assert next(g for g in nb.grades if g.name == name).manual_score == manual
+
+
+@pytest.mark.parametrize("graded", ["02-pooling-as-convolution"], indirect=True)
+def test_what_a_widget_draws_lands_in_its_cell(graded):
+    """The grader does not emulate ipywidgets' Output widget (nbclient#312 stalls cells
+    until the timeout): 02's soft-pooling slider draws its first view into an Output
+    widget, and the autograded notebook holds that view in the cell's own outputs."""
+    path = graded.root / "grading" / "autograded" / "correct" / graded.assignment
+    nb = nbformat.read(path / f"{graded.assignment}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "soft_slider(" in c.source)
+    shown = [o.get("data", {}).get("text/html", "") for o in cell.outputs]
+    assert any("closer to" in html for html in shown), cell.outputs

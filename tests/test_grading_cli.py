@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbgrader_course import BIN, copy_course, nbgrader
+from nbgrader_course import BIN
 from poolgrader.autograde import ensure_kernelspec
 from poolgrader.sandbox import remove_cgroup
 from poolgrader.submission import stage
@@ -27,10 +27,8 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = copy_course(tmp_path_factory.mktemp("cli"))
-    nbgrader("generate_assignment", "01-pooling-basics", "--force", cwd=root)
-    return root
+def course(tmp_path_factory, generated):
+    return generated("01-pooling-basics", tmp_path_factory.mktemp("cli"))
 
 
 @pytest.mark.parametrize(

@@ -35,11 +35,9 @@ from nbgrader.api import Gradebook
 from nbgrader_course import (
     BIN,
     REPO,
-    copy_course,
     filled_release,
     is_answer,
     nb_meta,
-    nbgrader,
     notebook_path,
 )
 from similar_answers import CELL, COPIED, COPIER, HONEST, as_cell, model_renamed
@@ -112,10 +110,9 @@ def _with_pool2d(release, source: str):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, generated):
     """The class graded, one written answer graded by hand, and the report rebuilt."""
-    root = copy_course(tmp_path_factory.mktemp("report"), with_release=False)
-    nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=root)
+    root = generated(ASSIGNMENT, tmp_path_factory.mktemp("report"))
     students = _class()
     for student, submission in students.items():
         write_submission(root, student, ASSIGNMENT, submission)

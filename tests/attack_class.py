@@ -1,0 +1,93 @@
+"""The mixed class of one assignment, graded with ``python -m poolgrader autograde``.
+
+Built once per test process (``poolgraded`` in ``tests/conftest.py``) and shared by the
+modules that read it: ``test_grading_attacks.py`` (every assignment) and
+``test_course_feedback.py`` (04's tie-sharing wrong answer, whose feedback page it reads).
+The class: correct, blank, wrong (``tests/wrong_answers.py``) and partly-correct
+submissions next to the attack corpus (``tests/attacks.py``: every attack on the notebook's
+own tests and rules, and its share of the attacks on the grader's machinery) and the rule
+bypasses with the legitimate answers written another way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import poolkit
+from attacks import bypasses, class_share, write_submission
+from nbgrader_course import (
+    BIN,
+    filled_release,
+    is_answer,
+    is_test,
+    nb_meta,
+    nbgrader,
+)
+from wrong_answers import WRONG_ANSWERS
+
+POOLKIT = Path(poolkit.__file__).parent
+TIMEOUT = "5"  # seconds per cell: the hanging attacks wait this long
+
+
+def tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def grade(root: Path, assignment: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [sys.executable, "-m", "poolgrader", "autograde", assignment, "--timeout", TIMEOUT,
+         *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+def _partial(assignment: str):
+    """The model answers, except that the last answer cell kills the kernel."""
+    nb = filled_release(assignment)
+    last = [c for c in nb.cells if is_answer(c) and c.cell_type == "code"][-1]
+    last.source = "import os\nos._exit(1)\n"
+    before, seen_exit = set(), False
+    for cell in nb.cells:
+        seen_exit = seen_exit or cell is last
+        if is_test(cell) and not seen_exit:
+            before.add(nb_meta(cell)["grade_id"])
+    return nb, before
+
+
+def build(assignment: str, course: Path) -> types.SimpleNamespace:
+    """The class of ``assignment`` in ``course`` (where the assignment was generated, and
+    nothing else happened), graded in one run, and its feedback generated with stock
+    nbgrader."""
+    subs = {"correct": filled_release(assignment), "blank": None}
+    subs["blank"] = nbformat.read(course / "notebooks" / assignment / f"{assignment}.ipynb", 4)
+    for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
+        subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
+    subs["partial"], before_exit = _partial(assignment)
+    for student, nb in subs.items():
+        write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
+    corpus = class_share(assignment)
+    for name, attack in corpus.items():
+        write_submission(course, f"attack-{name}", assignment, attack)
+    rule_cases = bypasses(assignment)  # rule bypasses and legitimate answers, same class
+    for student, (nb, _, _) in rule_cases.items():
+        write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
+    correct_file = course / "grading" / "submitted" / "correct" / assignment / f"{assignment}.ipynb"
+    before = {"poolkit": tree_hash(POOLKIT), "correct": correct_file.read_bytes()}
+    run = grade(course, assignment)
+    feedback = nbgrader("generate_feedback", assignment, "--force", cwd=course)
+    return types.SimpleNamespace(
+        assignment=assignment, root=course, run=run, corpus=corpus, before=before,
+        correct_file=correct_file, before_exit=before_exit, feedback=feedback,
+        rule_cases=rule_cases,
+        students=[*subs, *(f"attack-{n}" for n in corpus), *rule_cases],
+    )  # fmt: skip
