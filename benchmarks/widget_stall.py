@@ -13,8 +13,10 @@ One notebook of 10 cells like the course's widgets (an ``Output`` widget, drawn 
 ``clear_output(wait=True)`` and two ``display`` calls, then shown), each followed by a
 plain cell, is run ``--runs`` times in fresh kernels with a 5 s cell timeout: with
 nbclient's emulation (stock), and without it (no handler for widget comms, what
-``poolgrader.execute.SafeExecute`` does). It prints, for each, how many runs had a cell
-that reached the timeout. A script, not a test: it asserts nothing.
+``poolgrader.execute.SafeExecute`` does); and with the emulation, for cells that set the
+same view as the widget's state (``poolkit.viz.show``, what the course's widgets do). It
+prints, for each, how many runs had a cell that reached the timeout. A script, not a
+test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -46,16 +48,30 @@ w.VBox([slider, out])
 TIMEOUT = 5
 
 
-def notebook():
+# The same view, set as the widget's state from the kernel (poolkit.viz.show): nbclient
+# sends nothing back.
+STATE_CELL = """
+import ipywidgets as w
+from IPython.display import HTML
+from poolkit.viz import show
+
+out = w.Output()
+slider = w.IntSlider(value=3)
+show(out, HTML("<p>first</p>"), HTML("<p>second</p>"))
+w.VBox([slider, out])
+"""
+
+
+def notebook(cell=WIDGET_CELL):
     cells = []
     for i in range(10):
-        cells += [new_code_cell(WIDGET_CELL), new_code_cell(f"x = {i}\nprint(x)")]
+        cells += [new_code_cell(cell), new_code_cell(f"x = {i}\nprint(x)")]
     spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return new_notebook(cells=cells, metadata={"kernelspec": spec})
 
 
-def slowest_cell(emulate: bool) -> float:
-    client = NotebookClient(notebook(), timeout=TIMEOUT, interrupt_on_timeout=True,
+def slowest_cell(emulate: bool, cell: str = WIDGET_CELL) -> float:
+    client = NotebookClient(notebook(cell), timeout=TIMEOUT, interrupt_on_timeout=True,
                             kernel_name="python3")  # fmt: skip
     if not emulate:
         client.on_comm_open_jupyter_widget = lambda msg: None
@@ -79,10 +95,13 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.runs} runs each of a notebook with 10 Output-widget cells, "
           f"{TIMEOUT} s cell timeout")  # fmt: skip
-    for emulate, name in ((True, "nbclient's Output emulation (stock)"),
-                          (False, "no emulation (poolgrader)")):  # fmt: skip
+    for emulate, cell, name in (
+        (True, WIDGET_CELL, "nbclient's Output emulation (stock)"),
+        (False, WIDGET_CELL, "no emulation (poolgrader)"),
+        (True, STATE_CELL, "emulation, outputs set as state (poolkit)"),
+    ):
         started = time.perf_counter()
-        slowest = [slowest_cell(emulate) for _ in range(args.runs)]
+        slowest = [slowest_cell(emulate, cell) for _ in range(args.runs)]
         stalled = sum(s >= TIMEOUT - 0.5 for s in slowest)
         print(
             f"  {name:<38} runs that reached the timeout: {stalled}/{args.runs} "

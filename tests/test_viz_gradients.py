@@ -191,7 +191,7 @@ def test_plot_count_maps_rejects_bad_configs():
         plot_count_maps(x, [(2, 2)], modes=("median",))
 
 
-def test_gradient_explorer_follows_its_sliders(capsys):
+def test_gradient_explorer_follows_its_sliders():
     x = np.random.default_rng(6).integers(0, 10, size=(5, 7))
     box = gradient_explorer(x, kernel_max=6, stride_max=5)
     (kernel, stride), pooling = box.children[0].children, box.children[1]
@@ -206,5 +206,7 @@ def test_gradient_explorer_follows_its_sliders(capsys):
 
     kernel.value = 6  # taller than the 5-row input: a message, not a traceback
     assert not box.state.valid
-    assert "does not fit" in capsys.readouterr().out
+    shown = box.children[2].outputs  # what the Output widget shows: set as its state
+    assert [o["output_type"] for o in shown] == ["stream"]
+    assert "does not fit" in shown[0]["text"]
     assert plt.get_fignums() == []  # the explorer closes the figures it draws

@@ -63,10 +63,12 @@ class SafeExecute(Execute):
         nbclient's emulation answers the kernel with comm messages on the shell channel
         while the cell still runs, and sometimes the cell's reply is then not seen until
         the cell timeout (jupyter/nbclient#312, open): measured by
-        ``benchmarks/widget_stall.py`` (8 of 90 runs with it, 1 of 90 without). Without
-        it, what a widget draws lands in its cell's outputs: nothing is graded on it, and
-        the feedback still shows it. (A method, not an emptied ``widget_registry``:
-        nbconvert's ``preprocess`` runs ``__init__`` again.)
+        ``benchmarks/widget_stall.py`` (8 of 90 runs with it, 1 of 90 without). The
+        course's own widgets need no emulation (they set what their Output widget shows
+        as state: ``poolkit.viz.show``); a student's widget that captures with ``with
+        out:`` draws into its cell's outputs instead. Nothing is graded on a widget.
+        (A method, not an emptied ``widget_registry``: nbconvert's ``preprocess`` runs
+        ``__init__`` again.)
         """
         return None
 

@@ -235,7 +235,8 @@ def gradient_explorer(x, kernel_max: int = 6, stride_max: int = 5, mode: str = "
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from . import show
 
     arr = _check_image(x)
     _check_mode(mode)
@@ -252,20 +253,18 @@ def gradient_explorer(x, kernel_max: int = 6, stride_max: int = 5, mode: str = "
     def draw(*_):
         state = explorer_state(arr, kernel.value, stride.value, pooling.value)
         box.state = state
-        with out:
-            out.clear_output(wait=True)
-            print(state.message)
-            if not state.valid:
-                return
-            fig, (left, mid, right) = plt.subplots(
-                1, 3, figsize=(3 * (0.45 * arr.shape[1] + 0.6), 0.45 * arr.shape[0] + 0.9)
-            )
-            plot_count_map(arr, ax=left, title="input x", cmap="Greys")
-            plot_count_map(state.counts, ax=mid, title="count map")
-            plot_count_map(state.gradient, ax=right, title="d mean(pool(x)) / dx", cmap="Oranges")
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
+        if not state.valid:
+            show(out, state.message)
+            return
+        fig, (left, mid, right) = plt.subplots(
+            1, 3, figsize=(3 * (0.45 * arr.shape[1] + 0.6), 0.45 * arr.shape[0] + 0.9)
+        )
+        plot_count_map(arr, ax=left, title="input x", cmap="Greys")
+        plot_count_map(state.counts, ax=mid, title="count map")
+        plot_count_map(state.gradient, ax=right, title="d mean(pool(x)) / dx", cmap="Oranges")
+        fig.tight_layout()
+        show(out, state.message, fig)
+        plt.close(fig)
 
     for control in (kernel, stride, pooling):
         control.observe(draw, names="value")

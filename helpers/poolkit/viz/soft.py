@@ -225,7 +225,9 @@ def soft_slider(image, kernel_size=4, beta=1.0, kind="softmax"):
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import HTML, display
+    from IPython.display import HTML
+
+    from . import show
 
     arr = _image(image)
     style = {"description_width": "60px"}
@@ -254,22 +256,21 @@ def soft_slider(image, kernel_size=4, beta=1.0, kind="softmax"):
 
     def update(*_):
         view = soft_pool_view(arr, **{name: c.value for name, c in controls.items()})
-        with out:
-            out.clear_output(wait=True)
-            if not view.ok:
-                display(HTML(f"<p style='color:#b00020;font-weight:bold'>{view.message}</p>"))
-                return
-            fig = plot_soft_view(view)
-            display(fig)
-            plt.close(fig)
-            closer = "average" if view.distance_to_average < view.distance_to_maximum else "max"
-            display(
-                HTML(
-                    f"<p>mean |soft − average| = {view.distance_to_average:.4g}, "
-                    f"mean |soft − max| = {view.distance_to_maximum:.4g}: closer to "
-                    f"<b>{closer}</b>.{_lse_note(view)}</p>"
-                )
-            )
+        if not view.ok:
+            show(out, HTML(f"<p style='color:#b00020;font-weight:bold'>{view.message}</p>"))
+            return
+        fig = plot_soft_view(view)
+        closer = "average" if view.distance_to_average < view.distance_to_maximum else "max"
+        show(
+            out,
+            fig,
+            HTML(
+                f"<p>mean |soft − average| = {view.distance_to_average:.4g}, "
+                f"mean |soft − max| = {view.distance_to_maximum:.4g}: closer to "
+                f"<b>{closer}</b>.{_lse_note(view)}</p>"
+            ),
+        )
+        plt.close(fig)
 
     for control in controls.values():
         control.observe(update, names="value")

@@ -213,7 +213,8 @@ def learning_rate_slider(
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from . import show
 
     x_arr, k_arr, target = _check_inputs(x, kernel, target)
     lr_critical = _check_lr(lr_critical, "lr_critical")
@@ -244,16 +245,13 @@ def learning_rate_slider(
     def draw(*_):
         curve = loss_curve(x_arr, k_arr, target, rate.value, n_steps.value, lr_critical)
         box.curve = curve
-        with out:
-            out.clear_output(wait=True)
-            print(curve.message)
-            fig, ax = plt.subplots(figsize=(6.4, 3.4))
-            plot_loss_curves([curve], ax=ax, labels=[f"lr = {curve.lr:.5f}"])
-            ax.axhline(flat, color="0.5", lw=1, ls="--", label="at the critical lr")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.4, 3.4))
+        plot_loss_curves([curve], ax=ax, labels=[f"lr = {curve.lr:.5f}"])
+        ax.axhline(flat, color="0.5", lw=1, ls="--", label="at the critical lr")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        show(out, curve.message, fig)
+        plt.close(fig)
 
     for control in (rate, n_steps):
         control.observe(draw, names="value")

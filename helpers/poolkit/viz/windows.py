@@ -568,7 +568,9 @@ def window_explorer(x, kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import HTML, display
+    from IPython.display import HTML
+
+    from . import show
 
     arr = np.asarray(x, dtype=np.float64)
     slider = {"continuous_update": False, "style": {"description_width": "80px"}}
@@ -603,27 +605,27 @@ def window_explorer(x, kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode
         pick.max = max(n, 1)
         pick.value = min(pick.value, n)
         pick.disabled = not view.ok
-        with out:
-            out.clear_output(wait=True)
-            if view.ok:
-                fig = draw_windows(
-                    arr,
-                    view.windows,
-                    padding=view.padding,
-                    mode=view.mode,
-                    output=view.output,
-                    highlight=pick.value - 1 if pick.value else None,
-                    dropped=view.dropped,
-                )
-                display(fig)
-                plt.close(fig)
-                note = "window # 0 shows every window; 1, 2, … show one at a time."
-            else:
-                note = (
-                    f"<p style='color:#b00020;font-weight:bold'>Torch refuses this setting: "
-                    f"{_html_escape(view.message)}</p>"
-                )
-            display(HTML(f"{note}<pre>{_html_escape(view.formula)}</pre>"))
+        shown = []
+        if view.ok:
+            fig = draw_windows(
+                arr,
+                view.windows,
+                padding=view.padding,
+                mode=view.mode,
+                output=view.output,
+                highlight=pick.value - 1 if pick.value else None,
+                dropped=view.dropped,
+            )
+            shown.append(fig)
+            note = "window # 0 shows every window; 1, 2, … show one at a time."
+        else:
+            note = (
+                f"<p style='color:#b00020;font-weight:bold'>Torch refuses this setting: "
+                f"{_html_escape(view.message)}</p>"
+            )
+        show(out, *shown, HTML(f"{note}<pre>{_html_escape(view.formula)}</pre>"))
+        for fig in shown:
+            plt.close(fig)
 
     for control in [*controls.values(), pick]:
         control.observe(update, names="value")
