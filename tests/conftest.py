@@ -27,7 +27,7 @@ xdist's ``pytest_xdist_make_scheduler`` hook.
 
 ``--quick`` (``python3 course.py test --quick``) is the developers' loop: the unit and
 property tests and QUICK_ASSIGNMENT's nbgrader pipeline (generate, autograde, feedback); no
-nbval, Validator, browser, attack-corpus or grading-CLI tests, no second notebook's
+nbval, browser (Validate), attack-corpus or grading-CLI tests, no second notebook's
 feedback class, and nothing that needs the network. Its Hypothesis tests run a tenth of
 their examples (the "quick" profile; every ``max_examples`` is written through
 ``strategies.examples``). CI runs everything.
@@ -186,8 +186,6 @@ def in_quick_tier(item) -> bool:
     if item.nodeid.startswith(NOT_QUICK) or item.get_closest_marker("network"):
         return False
     if item.nodeid.startswith("tests/test_grading_pipeline.py"):
-        if "test_validator_" in item.nodeid:  # two more runs of the notebook, student side
-            return False
         param = re.search(r"\[([^\]]*)\]$", item.nodeid)
         return not param or QUICK_ASSIGNMENT in param.group(1)
     return True

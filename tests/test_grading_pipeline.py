@@ -5,16 +5,14 @@ and holds no secrets; stock autograding scores the solution fully; a solved note
 test cells were deleted and whose answer warns on stderr keeps every point (one submission
 proves both); the feedback students get shows no hidden tests. (The blank release's 0 and
 each wrong answer's lost exercise are checked on the mixed class that poolgrader grades,
-``test_grading_attacks.py``, which runs the same nbgrader converter.) For one assignment,
-the Validator API tells a student whether the notebook passes (the browser tests press
-Validate on every notebook). Scores come from nbgrader's gradebook.
+``test_grading_attacks.py``, which runs the same nbgrader converter. What Validate tells a
+student is checked where students press it: ``tests/browser/test_student_flow.py``, on a
+blank and on a solved notebook.) Scores come from nbgrader's gradebook.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
 import types
 
 import nbformat
@@ -23,7 +21,6 @@ from nbgrader.api import Gradebook
 from nbgrader_course import (
     ASSIGNMENTS,
     REPO,
-    filled_release,
     html_text,
     is_answer,
     is_test,
@@ -175,30 +172,3 @@ def test_every_student_has_feedback_without_hidden_tests(graded):
         assert "Traceback" not in text, f"{student}'s feedback shows a traceback"
         leaked = hidden & normalised_lines(text)
         assert not leaked, f"{student}'s feedback shows hidden tests: {sorted(leaked)[:3]}"
-
-
-# --- validation, as the Validate button runs it ----------------------------------------
-
-
-@functools.cache
-def _validator():
-    from nbgrader.validator import Validator
-
-    return Validator()
-
-
-# One assignment: the Validator's machinery is the same for all, and the browser tests press
-# Validate on the blank and the solved copy of every notebook.
-@pytest.mark.parametrize("assignment", ASSIGNMENTS[:1])
-def test_validator_fails_the_blank_release_and_passes_the_solution(assignment, tmp_path):
-    blank = tmp_path / "blank.ipynb"
-    solved = tmp_path / "solved.ipynb"
-    nbformat.write(nbformat.read(notebook_path(REPO, "notebooks", assignment), as_version=4), blank)
-    nbformat.write(filled_release(assignment), solved)
-    # The test cells read their rules from rules.toml beside the notebook, as in a release.
-    shutil.copy2(REPO / "notebooks" / assignment / "rules.toml", tmp_path)
-    blank_result = _validator().validate(str(blank))
-    assert blank_result.get("failed"), f"validating the blank {assignment} reported no failure"
-    solved_result = _validator().validate(str(solved))
-    assert not solved_result.get("failed"), solved_result.get("failed")
-    assert not solved_result.get("changed"), solved_result.get("changed")

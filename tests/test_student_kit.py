@@ -12,8 +12,8 @@ The kit is built by the real command into a temporary folder. Then:
   The measure is the course's one near-copy rule, ``poolgrader.similarity.pair`` (copydetect's
   winnowing over normalised tokens), with its threshold ``NEAR_COPY``;
 - in a virtualenv made by the kit's own ``python3 course.py setup``, the blank notebooks
-  run top to bottom with only the exercises' test cells failing, and the notebooks with the
-  solutions filled in pass ``nbgrader validate``.
+  run top to bottom with every exercise's test cell failing and no other cell, and the
+  notebooks with the solutions filled in pass ``nbgrader validate``.
 
 Put answer code back into ``poolkit`` (or into a release cell) and a test here fails.
 """
@@ -389,22 +389,27 @@ def _execute(path: Path, env, cwd: Path) -> dict:
 def test_blank_notebooks_run_with_only_the_exercise_tests_failing(kit, kit_env, assignment):
     path = kit / "notebooks" / assignment / f"{assignment}.ipynb"
     nb = _execute(path, kit_env, path.parent)
-    failing, expected = [], []
+    failing, tests, passing = [], [], []
     for cell in nb["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
         is_test = cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution")
         if is_test:
-            expected.append(meta["grade_id"])
+            tests.append(meta["grade_id"])
         if errors and not is_test:
             failing.append(f"{cell.get('id')}: {errors[0]['ename']}: {errors[0]['evalue']}")
+        if is_test and not errors:
+            passing.append(meta["grade_id"])
         if errors and is_test:
             assert errors[0]["ename"] in ("NotImplementedError", "AssertionError"), (
                 meta["grade_id"],
                 errors[0],
             )
     assert not failing, f"cells other than the exercise tests fail in the blank {assignment}"
-    assert expected, "no test cell found"
+    assert tests, "no test cell found"
+    # What Validate reports on the blank: every exercise's visible test fails. (The browser
+    # tests press Validate on one blank notebook; the verdict is this, for every notebook.)
+    assert not passing, f"test cells that pass on the blank {assignment}: {passing}"
 
 
 def _solved(kit_nb: Path, assignment: str) -> Path:
