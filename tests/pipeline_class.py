@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader_course import (
+    ASSIGNMENTS,
     filled_release,
     first_function,
     is_answer,
@@ -19,6 +20,9 @@ from nbgrader_course import (
 )
 
 TAMPERED = "warning-and-deleted-tests"
+# What TAMPERED checks is nbgrader's and its configuration's (the release's test cells put
+# back, stderr ignored), the same for every notebook: one notebook's class holds it.
+TAMPERED_IN = ASSIGNMENTS[0]
 
 WARNING_WRAPPER = """
 
@@ -36,10 +40,13 @@ def {name}(*args, **kwargs):
 
 
 def submissions(assignment: str) -> dict[str, nbformat.NotebookNode]:
-    """Student id -> submitted notebook: the solution, and TAMPERED. (The blank release and
-    the wrong answers are graded in the mixed class, tests/attack_class.py, where the exact
-    points of each are checked: graded here too, they would only cost time.)"""
+    """Student id -> submitted notebook: the solution and, for TAMPERED_IN only, TAMPERED.
+    (The blank release and the wrong answers are graded in the mixed class,
+    tests/attack_class.py, where the exact points of each are checked: graded here too, they
+    would only cost time.)"""
     subs = {"solution": filled_release(assignment)}
+    if assignment != TAMPERED_IN:
+        return subs
 
     # One solved notebook for two rules that have nothing to do with the answers: its first
     # answer warns on stderr whenever it is called (by the restored tests), and its test

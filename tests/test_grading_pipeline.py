@@ -1,13 +1,16 @@
 """The nbgrader pipeline, driven with stock nbgrader commands over a temporary copy.
 
 For every assignment: the committed release is exactly what ``generate_assignment`` makes
-and holds no secrets; stock autograding scores the solution fully; a solved notebook whose
-test cells were deleted and whose answer warns on stderr keeps every point (one submission
-proves both); the feedback students get shows no hidden tests. (The blank release's 0 and
-each wrong answer's lost exercise are checked on the mixed class that poolgrader grades,
-``test_grading_attacks.py``, which runs the same nbgrader converter. What Validate tells a
-student is checked where students press it: ``tests/browser/test_student_flow.py``, on a
-blank and on a solved notebook.) Scores come from nbgrader's gradebook.
+and holds no secrets; stock autograding scores the solution fully; the feedback students
+get shows no hidden tests. For the first assignment (what it checks is nbgrader's and its
+configuration's, the same for every notebook): a solved notebook whose test cells were
+deleted and whose answer warns on stderr keeps every point (one submission proves both).
+
+The blank release's 0 and each wrong answer's lost exercise are checked on the mixed class
+that poolgrader grades, ``test_grading_attacks.py``, which runs the same nbgrader converter.
+What Validate tells a student is checked where students press it:
+``tests/browser/test_student_flow.py``, on a blank and on a solved notebook. Scores come
+from nbgrader's gradebook.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from nbgrader_course import (
     notebook_path,
     secret_lines,
 )
-from pipeline_class import TAMPERED
+from pipeline_class import TAMPERED, TAMPERED_IN
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -131,6 +134,7 @@ def test_solution_earns_every_automatic_point(graded):
     assert not lost, f"the solution lost points in {lost}"
 
 
+@pytest.mark.parametrize("graded", [TAMPERED_IN], indirect=True)
 def test_a_warning_on_stderr_costs_nothing(graded):
     path = graded.root / "grading/autograded" / TAMPERED / graded.assignment
     path = path / f"{graded.assignment}.ipynb"
@@ -142,6 +146,7 @@ def test_a_warning_on_stderr_costs_nothing(graded):
     assert any("_unwarned_" in "".join(c["source"]) for c in raw["cells"])
 
 
+@pytest.mark.parametrize("graded", [TAMPERED_IN], indirect=True)
 def test_deleted_test_cells_are_restored_and_graded(graded):
     auto = _auto(_grades(graded, TAMPERED))
     solution_auto = _auto(_grades(graded, "solution"))
