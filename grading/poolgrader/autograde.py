@@ -85,9 +85,12 @@ def ensure_kernelspec(prefix: str = sys.prefix) -> Path:
 
 
 def notebook_imports(release: Path) -> list[str]:
-    """Every module the released notebooks import, so the zygote can import it first."""
+    """Every module the notebooks of one released assignment import, so the zygote can
+    import it first; and
+    ``torch.optim`` when a notebook uses it as an attribute (``torch.optim.SGD``), which
+    the zygote reads as the sign that it needs the optimisers (``zygote.OPTIM_MODULES``)."""
     names: set[str] = set()
-    for path in release.glob("*/*.ipynb"):
+    for path in release.glob("*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code":
                 continue
@@ -100,6 +103,14 @@ def notebook_imports(release: Path) -> list[str]:
                     names.update(alias.name for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     names.add(node.module)
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == "optim"
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "torch"
+                ):
+                    names.add("torch.optim")
     return sorted(names)
 
 
@@ -203,7 +214,7 @@ class Worker:
         self.settings = settings
         os.environ[zygote.ENV_SETTINGS] = json.dumps(settings)
         ensure_kernelspec()
-        self.modules = notebook_imports(Path(cd.root) / cd.release_directory)
+        self.modules = notebook_imports(Path(cd.root) / cd.release_directory / assignment)
         self.figures = figures
         self.zygote = zygote.start(self.modules, figures)
         self.timeout = int(config.Execute.timeout or 60)

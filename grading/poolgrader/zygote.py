@@ -48,7 +48,6 @@ KERNEL_MODULES = [
     "torch",
     "torch.nn",
     "torch.nn.functional",
-    "torch._dynamo",  # the dispatch modes of poolkit.rules.guard import it on first use (2 s)
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib_inline.backend_inline",
@@ -59,6 +58,15 @@ KERNEL_MODULES = [
     "ipykernel.zmqshell",
     "poolkit.checks",
 ]
+
+
+# Pre-imported only for notebooks that use torch.optim: building an optimizer imports
+# torch._dynamo (about 2.8 s of a zygote's start, measured with py-spy), which no other
+# notebook needs (poolkit.rules.guard keeps its dispatch modes from importing it).
+OPTIM_MODULES = ["torch.optim", "torch._dynamo"]
+# poolkit's modules that no notebook imports: its nbgrader plug-in for the instructor's
+# feedback (importing it imports nbgrader, about 1.7 s).
+NOT_IN_KERNELS = {"feedback"}
 
 
 # The environment a grading kernel keeps (everything else is dropped, see _child).
@@ -95,7 +103,8 @@ def _preimport(modules: list[str], flavor: str = "kernel") -> None:
             python_kernels()  # scanned once here, not in every child
         return
     os.environ.setdefault("MPLBACKEND", INLINE)
-    for name in [*KERNEL_MODULES, *modules]:
+    optim = OPTIM_MODULES if "torch.optim" in modules else []
+    for name in [*KERNEL_MODULES, *modules, *optim]:
         try:
             importlib.import_module(name)
         except Exception as exc:  # a notebook may import something optional
@@ -103,7 +112,8 @@ def _preimport(modules: list[str], flavor: str = "kernel") -> None:
     import poolkit
 
     for name in poolkit.__all__:
-        importlib.import_module(f"poolkit.{name}")
+        if name not in NOT_IN_KERNELS:
+            importlib.import_module(f"poolkit.{name}")
     import pkgutil
 
     import poolkit.viz
