@@ -6,6 +6,10 @@
 - ``poolkit.viz.gradients``: gradient-count heatmaps and their explorer (notebook 04).
 - ``poolkit.viz.training``: loss curves and the learning-rate slider (notebook 05).
 
+Here: ``show`` (what an ``ipywidgets.Output`` shows, set as its state) and ``interact``
+(``ipywidgets.interact`` drawn that way), how every widget of the course draws without
+capturing output.
+
 Import the submodule you need; this package imports nothing heavy by itself.
 """
 
