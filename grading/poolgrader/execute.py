@@ -63,7 +63,7 @@ class SafeExecute(Execute):
         nbclient's emulation answers the kernel with comm messages on the shell channel
         while the cell still runs, and sometimes the cell's reply is then not seen until
         the cell timeout (jupyter/nbclient#312, open): measured by
-        ``benchmarks/widget_stall.py`` (8 of 90 runs with it, 1 of 90 without). The
+        ``benchmarks/widget_stall.py`` (12 of 160 runs with it, 4 of 160 without). The
         course's own widgets need no emulation (they set what their Output widget shows
         as state: ``poolkit.viz.show``); a student's widget that captures with ``with
         out:`` draws into its cell's outputs instead. Nothing is graded on a widget.
