@@ -9,7 +9,9 @@ until the timeout (jupyter/nbclient#312, ``benchmarks/widget_stall.py``).
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+from poolkit.viz import interact
 
 SETUP = """\
 %matplotlib inline
@@ -67,3 +69,15 @@ def test_interact_shows_prints_and_figures_as_state_and_redraws_on_every_move():
     assert lines["raised"].startswith("[('stream', 'size 7 mode avg flag True\\nTraceback"), text
     assert "ValueError: size 7 is too big" in lines["raised"]
     assert "display_data" not in lines["raised"]
+
+
+def test_interact_names_a_keyword_that_is_no_parameter():
+    def explore(size=3):
+        pass
+
+    with pytest.raises(
+        TypeError,
+        match=r"interact: sise=\(3, 7\) names no parameter of "
+        r"explore; its parameters are \['size'\]",
+    ):
+        interact(explore, sise=(3, 7))

@@ -86,9 +86,9 @@ def ensure_kernelspec(prefix: str = sys.prefix) -> Path:
 
 def notebook_imports(release: Path) -> list[str]:
     """Every module the notebooks of one released assignment import, so the zygote can
-    import it first; and
-    ``torch.optim`` when a notebook uses it as an attribute (``torch.optim.SGD``), which
-    the zygote reads as the sign that it needs the optimisers (``zygote.OPTIM_MODULES``)."""
+    import it first; and ``torch.optim`` when a notebook uses it as an attribute
+    (``torch.optim.SGD``), which the zygote reads as the sign that it needs the optimisers
+    (``zygote.OPTIM_MODULES``)."""
     names: set[str] = set()
     for path in release.glob("*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:

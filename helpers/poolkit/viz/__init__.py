@@ -54,6 +54,11 @@ def interact(func, **abbreviations):
     parameters = inspect.signature(func).parameters
     controls = {}
     for name, abbreviation in abbreviations.items():
+        if name not in parameters:
+            raise TypeError(
+                f"interact: {name}={abbreviation!r} names no parameter of "
+                f"{getattr(func, '__name__', func)}; its parameters are {list(parameters)}"
+            )
         control = w.interactive.widget_from_abbrev(abbreviation, parameters[name].default)
         control.description = name
         controls[name] = control
