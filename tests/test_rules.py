@@ -65,6 +65,19 @@ def test_a_bad_declaration_names_the_exercise_and_the_key(tmp_path):
         rules.load(tmp_path)
 
 
+def test_an_edited_rules_file_is_read_again(tmp_path):
+    """load() caches what it parsed, by the file's content: a rules.toml rewritten at once,
+    to the same size and even the same modification time, gives its new rules."""
+    entry = '[exercises.test_x]\nanswer = "x"\nfunction = "x"\nlibraries = ["numpy"]\n'
+    path = tmp_path / "rules.toml"
+    path.write_text(entry + 'rule = "rule A"\ncalls = "x"\n')
+    stamp = path.stat().st_mtime_ns
+    assert rules.load(tmp_path)["test_x"].rule == "rule A"
+    path.write_text(entry + 'rule = "rule B"\ncalls = "x"\n')
+    os.utime(path, ns=(stamp, stamp))
+    assert rules.load(tmp_path)["test_x"].rule == "rule B"
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_release_carries_the_rules_but_not_the_recheck_calls(assignment):
     """The committed release; that it is what nbgrader generates, file for file, is

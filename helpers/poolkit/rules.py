@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,14 +106,21 @@ _KNOWN_KEYS = {"answer", "function", "libraries", "rule", "calls", "forbid", "al
                "atol", "test"}  # fmt: skip
 
 
+@functools.lru_cache(maxsize=32)
+def _parse(text: str) -> dict:
+    """A rules file's TOML, parsed once per content: a test cell calls guard() in its loops.
+    (Only read from, never changed.)"""
+    import tomllib
+
+    return tomllib.loads(text)
+
+
 def load(folder) -> dict[str, ExerciseRules]:
     """The declarations in ``folder/rules.toml``, by test cell ``grade_id``.
 
     Raises ``FileNotFoundError`` when the folder has no spec, and ``ValueError`` naming the
     exercise and the key when a declaration is incomplete or unknown.
     """
-    import tomllib
-
     path = Path(folder) / SPEC
     if not path.is_file():
         raise FileNotFoundError(
@@ -120,8 +128,7 @@ def load(folder) -> dict[str, ExerciseRules]:
             "rules.toml that came with the notebook in the notebook's folder. (Every notebook "
             "with auto-graded cells declares their rules there: see poolkit.rules.)"
         )
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    data = _parse(path.read_bytes().decode("utf-8"))
     out = {}
     for name, entry in data.get("exercises", {}).items():
         # A test cell that checks several functions has one table for each; all but one
@@ -189,10 +196,15 @@ def _record(name: str):
     raise ForbiddenCallError(f"{name} is switched off in this exercise")
 
 
+@functools.cache
 def _stand_in_code(name: str) -> types.CodeType:
     """A body that records a call to ``name`` and raises; swapped into the function object
     itself, so every alias of it is caught. It reaches ``_record`` through ``__import__``
-    because it runs with the globals of the module it is swapped into."""
+    because it runs with the globals of the module it is swapped into.
+
+    Compiled once per name (a code object cannot change): a guarded call swaps one in for
+    every answer-key function, and a test cell that calls the answer a hundred times spent
+    most of its time compiling them again."""
     source = (
         "def stand_in(*args, **kwargs):\n"
         f"    __import__('poolkit.rules', fromlist=['_record'])._record({name!r})\n"
