@@ -745,6 +745,30 @@ def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mo
 ''',
     },
     "04-backprop": {
+        "avg_pool2d_backward_padded": '''
+import numpy as np
+
+
+def avg_pool2d_backward_padded(dy, x_shape, kernel_size, stride=None, padding=0,
+                               count_include_pad=True):
+    dy = np.asarray(dy, dtype=np.float64)
+    k, p = kernel_size, padding
+    s = k if stride is None else stride
+    n, c, h, w = x_shape
+    oh, ow = dy.shape[-2:]
+    # The padded input, with room for a ceil_mode window that hangs past the padding.
+    big = np.zeros((n, c, max(h + 2 * p, (oh - 1) * s + k), max(w + 2 * p, (ow - 1) * s + k)))
+    real = np.zeros(big.shape[-2:])  # 1 where a divisor counts the position
+    real[p : p + h, p : p + w] = 1
+    if count_include_pad:
+        real[: h + 2 * p, : w + 2 * p] = 1
+    win = np.lib.stride_tricks.sliding_window_view(real, (k, k))[::s, ::s][:oh, :ow]
+    share = dy / win.sum(axis=(-2, -1))
+    for di in range(k):
+        for dj in range(k):
+            big[..., di : di + s * (oh - 1) + 1 : s, dj : dj + s * (ow - 1) + 1 : s] += share
+    return big[..., p : p + h, p : p + w]
+''',
         "avg_pool2d_backward": '''
 import numpy as np
 

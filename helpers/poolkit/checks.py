@@ -27,6 +27,7 @@ __all__ = [
     "check_array",
     "check_int",
     "describe",
+    "divisor_pitfall",
     "overlap_pitfall",
     "rel_error",
     "ties_pitfall",
@@ -165,6 +166,21 @@ def uncovered_pitfall(counts) -> Pitfall:
         "Windows start at 0, s, 2s, ... and only (H - k) // s + 1 of them fit, so a stride "
         "larger than the kernel skips inputs, and the last inputs may lie beyond the last "
         "window: they get nothing (a count of 0).",
+    )
+
+
+def divisor_pitfall(where) -> Pitfall:
+    """The divisor pitfall of average pooling with padding: ``where`` marks the entries whose
+    gradient would change if every window divided its sum by k² (entries of windows that
+    reach into the padding or past it)."""
+    return Pitfall(
+        "divisor",
+        np.asarray(where, dtype=bool),
+        "in a window that reaches into the padding or past the edge",
+        "Each window divides by its own divisor: with count_include_pad=False, the number of "
+        "input elements it covers; with True, its positions inside the padded input (the "
+        "rows and columns of a ceil_mode window that lie past the padding do not count). "
+        "Dividing by k² is right only where all k² positions of the window count.",
     )
 
 

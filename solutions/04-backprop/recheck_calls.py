@@ -39,3 +39,16 @@ def avg_backward(rng):
     for _ in range(8):
         shape, out, k, s = backward_shapes(rng)
         yield Call((rng.standard_normal(out), shape, k, s))
+
+
+def avg_backward_padded(rng):
+    from poolkit.shapes import pool2d_out_hw
+
+    for trial in range(12):
+        k = int(rng.integers(1, 5))
+        s, p = int(rng.integers(1, 4)), int(rng.integers(0, k // 2 + 1))
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(k, 9)),
+                 int(rng.integers(k, 9)))  # fmt: skip
+        ceil_mode, count_include_pad = bool(trial % 2), bool(trial // 2 % 2)
+        out = shape[:2] + pool2d_out_hw(shape[2:], k, s, p, 1, ceil_mode)
+        yield Call((rng.standard_normal(out), shape, k, s, p, count_include_pad))
