@@ -648,6 +648,26 @@ def backward(x, kernel, target, pool="avg"):
 # Legitimate answers written another way than the model answer: full marks expected.
 LEGIT = {
     "01-pooling-basics": {
+        "pool2d_nchw": '''
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def pool2d_nchw(x, kernel_size, stride=None, padding=0, mode="max", count_include_pad=True):
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    (kh, kw), (ph, pw) = pair(kernel_size), pair(padding)
+    sh, sw = (kh, kw) if stride is None else pair(stride)
+    x = np.asarray(x, dtype=np.float64)
+    pads = ((0, 0), (0, 0), (ph, ph), (pw, pw))
+    fill = -np.inf if mode == "max" else 0.0
+    windows = sliding_window_view(np.pad(x, pads, constant_values=fill), (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw]
+    if mode == "max":
+        return windows.max(axis=(-2, -1))
+    cells = np.pad(np.ones(x.shape[2:]), pads[2:])
+    counts = sliding_window_view(cells, (kh, kw))[::sh, ::sw].sum(axis=(-2, -1))
+    return windows.sum(axis=(-2, -1)) / (kh * kw if count_include_pad else counts)
+''',
         "pool2d": '''
 import numpy as np
 
@@ -718,6 +738,23 @@ def max_pool2x2_net(channels):
 ''',
     },
     "03-compute-cost": {
+        "d2l_pool_cost": '''
+import numpy as np
+
+
+def d2l_pool_cost(c, h, w, ph, pw, sh, sw, mode="max"):
+    # The windows' first input rows (columns) as arrays, clipped to the input.
+    sizes = []
+    for size, k, s in ((h, ph, sh), (w, pw, sw)):
+        starts = np.arange(0, size + 1, s) - (k + 1) // 2  # size // s + 1 windows
+        read = np.minimum(starts + k, size) - np.maximum(starts, 0)
+        sizes.append((len(starts), int(read.sum())))
+    (oh, rows), (ow, cols) = sizes
+    outputs = c * oh * ow
+    work = c * rows * cols - outputs if mode == "max" else outputs * (ph * pw - 1)
+    return {"outputs": outputs, "comparisons": work if mode == "max" else 0,
+            "additions": 0 if mode == "max" else work, "divisions": 0 if mode == "max" else outputs}
+''',
         "pool2d_cost": '''
 def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mode="max",
                 ceil_mode=False, count_include_pad=True):

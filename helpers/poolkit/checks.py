@@ -29,6 +29,7 @@ __all__ = [
     "describe",
     "divisor_pitfall",
     "overlap_pitfall",
+    "padding_pitfall",
     "rel_error",
     "ties_pitfall",
     "uncovered_pitfall",
@@ -181,6 +182,20 @@ def divisor_pitfall(where) -> Pitfall:
         "input elements it covers; with True, its positions inside the padded input (the "
         "rows and columns of a ceil_mode window that lie past the padding do not count). "
         "Dividing by k² is right only where all k² positions of the window count.",
+    )
+
+
+def padding_pitfall(where) -> Pitfall:
+    """The padding pitfall of pooling with ``padding``: ``where`` marks the outputs whose
+    window covers padding, where the padding's value (and, for average pooling, the
+    divisor) decides the result."""
+    return Pitfall(
+        "padding",
+        np.asarray(where, dtype=bool),
+        "from a window that covers padding",
+        "Max pooling pads with -inf, so that a padding cell never wins; average pooling pads "
+        "with zeros, and count_include_pad decides the divisor: all kh*kw cells of the window "
+        "(True) or only the input cells it covers (False).",
     )
 
 

@@ -33,3 +33,19 @@ def pad_left_top(rng):
         h, w = (int(v) for v in rng.integers(1, 7, size=2))
         pad = int(rng.integers(0, 3)) if trial % 2 else tuple(int(v) for v in rng.integers(0, 4, 2))
         yield Call((ints(rng, -9, 2, (h, w)), pad), {"mode": ("max", "avg")[trial // 2 % 2]})
+
+
+def pool2d_nchw(rng):
+    for trial in range(12):
+        k, s, p = k_s_p(rng, 1, 5)
+        if trial % 4 == 0:  # an int kernel: a square window
+            k, p = (k[0], k[0]), (min(p[0], k[0] // 2),) * 2
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)))
+        shape += (int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9)))
+        if trial % 4 == 0:
+            k, p = k[0], p[0]
+        elif trial % 4 == 1:  # an int padding: the same on both axes
+            p = min(p)
+        kwargs = {"stride": [None, s, s[0]][trial % 3], "padding": p}
+        kwargs.update(mode=("max", "avg")[trial % 2], count_include_pad=bool(trial // 2 % 2))
+        yield Call((ints(rng, -9, 4, shape), k), kwargs)

@@ -19,6 +19,14 @@ def cost(rng):
         yield Call((c, h, w, k), kwargs)
 
 
+def d2l_cost(rng):
+    for trial in range(16):
+        ph, pw = (int(v) for v in rng.integers(2, 6, size=2))
+        sh, sw = (int(v) for v in rng.integers(1, 5, size=2))
+        c, h, w = int(rng.integers(1, 4)), int(rng.integers(1, 13)), int(rng.integers(1, 13))
+        yield Call((c, h, w, ph, pw, sh, sw), {"mode": ("max", "avg")[trial % 2]})
+
+
 def chw(rng, k):
     shape = (int(rng.integers(1, 4)), int(rng.integers(k[0], 13)), int(rng.integers(k[1], 13)))
     return ints(rng, -4, 5, shape) if rng.integers(0, 2) else rng.standard_normal(shape)
