@@ -436,6 +436,36 @@ def _unguarded(f, *args):
             torch._C._push_on_torch_dispatch_stack(mode)
 """
 
+LOOP_WINDOWS = """
+import numpy as np
+
+
+def max_pool2d_backward_indices(dy, indices, x_shape):
+    dy = np.asarray(dy, dtype=np.float64)
+    dx = np.zeros(tuple(x_shape))
+    width = x_shape[3]
+    for (n, c, i, j), g in np.ndenumerate(dy):
+        r, q = divmod(int(indices[n, c, i, j]), width)
+        dx[n, c, r, q] += g
+    return dx
+"""
+
+LOOP_IN_A_THREAD = (
+    LOOP_WINDOWS.replace("def max_pool2d_backward_indices(", "def _loop(")
+    + """
+
+import threading
+
+
+def max_pool2d_backward_indices(dy, indices, x_shape):
+    out = []
+    worker = threading.Thread(target=lambda: out.append(_loop(dy, indices, x_shape)))
+    worker.start()
+    worker.join()
+    return out[0]
+"""
+)
+
 BYPASSES = {
     "01-pooling-basics": {
         "a-pop-dispatch-mode": Bypass("(a) torch pooling after popping the guard's mode",
@@ -555,6 +585,15 @@ def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mo
 '''),
     },
     "04-backprop": {
+        # Exercise 6's rule (vectorised) is a budget of lines of Python per call: a loop
+        # over the windows computes the right values and scores 0 (the kernel's guard and
+        # the clean re-check both count). In another thread the kernel's count does not see
+        # it, and the visible test passes; the clean re-check sees the other thread's CPU.
+        "g-loop-over-windows": Bypass("(g) a Python loop over windows in a vectorised exercise",
+            "max_pool2d_backward_indices", "test_max_pool2d_backward_indices", LOOP_WINDOWS),
+        "g-loop-in-a-thread": Bypass("(g) the loop over windows in another thread",
+            "max_pool2d_backward_indices", "test_max_pool2d_backward_indices",
+            LOOP_IN_A_THREAD),
         "e-run-backward": Bypass("(e) autograd through Variable._execution_engine.run_backward",
             "avg_pool2d_backward", "test_avg_pool2d_backward", '''
 import numpy as np
@@ -782,6 +821,17 @@ def pool2d_cost(channels, height, width, kernel_size, stride=None, padding=0, mo
 ''',
     },
     "04-backprop": {
+        "max_pool2d_backward_indices": '''
+import numpy as np
+
+
+def max_pool2d_backward_indices(dy, indices, x_shape):
+    n, c, h, w = x_shape
+    # one numbering across the planes, then a weighted histogram of the positions
+    where = np.asarray(indices, dtype=np.int64) + (np.arange(n * c) * h * w).reshape(n, c, 1, 1)
+    dx = np.bincount(where.ravel(), weights=np.ravel(dy), minlength=n * c * h * w)
+    return dx.reshape(n, c, h, w)
+''',
         "avg_pool2d_backward_padded": '''
 import numpy as np
 

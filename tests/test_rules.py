@@ -382,3 +382,112 @@ def test_numpy_only_refuses_every_torch_operator_and_autograd():
 
     got = rules.guard(pool2d, SPECS["01"])(np.arange(16.0).reshape(4, 4), 2)
     assert got.tolist() == [[5.0, 7.0], [13.0, 15.0]]
+
+
+# A vectorised exercise (rules.toml: vectorised = true) in the clean re-check: every call's
+# lines of Python are counted, and the student's code, which runs in the same process,
+# cannot switch the count off, hide its frames from it, or do the work where it does not
+# look (another thread: the process's CPU time shows it). Each entry: an answer to 04's
+# Exercise 6 that tries, and then loops over every window.
+LINE_COUNT_ATTEMPTS = {
+    "honest": "",
+    "loop": "",
+    "settrace-off": "sys.settrace(None)",
+    "setprofile": "sys.setprofile(lambda *a: None)",
+    "frame-f_trace": "sys._getframe().f_trace = None",
+    "frame-f_trace_lines": "sys._getframe().f_trace_lines = False",
+    "traceback-frame": "try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+    "        e.__traceback__.tb_frame.f_trace = None",
+    "generator-frame": "g = (i for i in ())\n    g.gi_frame.f_trace_lines = False",
+    "tracer-defaults": "sys.gettrace().__defaults__ = (lambda: 0, sys.gettrace)",
+    "tracer-code": "sys.gettrace().__code__ = (lambda *a: None).__code__",
+    "new-code-object": "global loop_windows\n    loop_windows.__code__.replace(co_linetable=b'')",
+    "subinterpreter": "import _xxsubinterpreters as s\n    s.create()",
+    "thread": "",
+    "raw-thread": "",
+}
+
+LINE_COUNT_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from poolgrader.recheck import encode, prepare, run_in_child
+    ATTEMPTS = json.loads(sys.argv[1])
+    rng = np.random.default_rng(0)  # numpy.random loads here, as in the re-check's zygote
+    lines = prepare({"profile": {"numpy_only": True, "forbid": [], "allow": [],
+                                 "rule": "vectorised", "count_lines": True}})
+    common = sys.argv[2] + '''
+    import sys, _thread
+
+    def honest(dy, indices, x_shape):
+        n, c, h, w = x_shape
+        dx = np.zeros((n * c, h * w))
+        planes = np.arange(n * c)[:, None]
+        np.add.at(dx, (planes, np.asarray(indices).reshape(n * c, -1)), dy.reshape(n * c, -1))
+        return dx.reshape(x_shape)
+
+    def raw_thread(dy, indices, x_shape):
+        done, out = _thread.allocate_lock(), []
+        done.acquire()
+        def work():
+            out.append(loop_windows(dy, indices, x_shape))
+            done.release()
+        _thread.start_new_thread(work, ())
+        done.acquire()
+        return out[0]
+    '''
+    answers, calls = [("common", common)], []
+    for name, attempt in ATTEMPTS.items():
+        body = {"honest": "return honest(dy, indices, x_shape)",
+                "raw-thread": "return raw_thread(dy, indices, x_shape)"}.get(
+            name, attempt + "\\n    return loop_windows(dy, indices, x_shape)")
+        function = "f_" + name.replace("-", "_")
+        answers.append((name, f"def {function}(dy, indices, x_shape):\\n    {body}\\n"))
+    # the attack corpus's thread (tests/attacks.py), as its own answer cell
+    thread = sys.argv[3].replace("max_pool2d_backward_indices", "f_thread")
+    answers = [(n, thread if n == "thread" else src) for n, src in answers]
+    shape = (2, 2, 2048, 8)  # the grader's tall input: 65,536 windows of kernel 3, stride 1
+    dy = rng.standard_normal(shape)
+    idx = np.arange(2048 * 8).reshape(1, 1, 2048, 8).repeat(2, 0).repeat(2, 1)
+    args = encode((dy, idx, shape))
+    for name in ATTEMPTS:
+        calls.append({"answer": name, "function": "f_" + name.replace("-", "_"),
+                      "args": args, "kwargs": encode({}), "then": []})
+    results = []
+    run_in_child({"preamble": [], "answers": answers, "calls": calls}, results.append, lines)
+    for name, r in zip(ATTEMPTS, sorted(results, key=lambda r: r["call"])):
+        print(json.dumps([name, r.get("lines"), r.get("other_cpu"), r.get("error")]))
+    """
+)
+
+
+def test_the_line_count_of_a_vectorised_exercise_cannot_be_dodged():
+    import json
+
+    from attacks import LOOP_IN_A_THREAD, LOOP_WINDOWS
+    from poolgrader.recheck import OTHER_THREADS_CPU
+
+    run = subprocess.run(
+        [sys.executable, "-c", LINE_COUNT_PROBE, json.dumps(LINE_COUNT_ATTEMPTS),
+         LOOP_WINDOWS.replace("def max_pool2d_backward_indices(", "def loop_windows("),
+         LOOP_IN_A_THREAD],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = {}
+    for line in run.stdout.splitlines():
+        name, lines, other_cpu, error = json.loads(line)
+        got[name] = (lines, other_cpu, error)
+    assert set(got) == set(LINE_COUNT_ATTEMPTS)
+    lines, other, error = got.pop("honest")
+    assert error is None and lines <= rules.LINE_BUDGET and other <= OTHER_THREADS_CPU
+    lines, other, error = got.pop("loop")  # the count sees a loop over 65,536 windows
+    assert error is None and lines > 65_536 > rules.LINE_BUDGET
+    for name in ("thread", "raw-thread"):  # unseen by the count, seen by the CPU time
+        lines, other, error = got.pop(name)
+        assert error is None and lines <= rules.LINE_BUDGET and other > OTHER_THREADS_CPU, name
+    # every other attempt is refused before its loop runs; a subinterpreter's creation fails
+    lines, other, error = got.pop("subinterpreter")
+    assert lines is None and error == "RuntimeError: interpreter creation failed"
+    refused = {n: e for n, (_, _, e) in got.items() if e and "not allowed in this exercise" in e}
+    assert refused.keys() == got.keys(), {n: v for n, v in got.items() if n not in refused}

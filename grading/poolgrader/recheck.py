@@ -214,11 +214,12 @@ def _remove_python_kernels(forbid, allow, rule: str) -> None:
             pass
 
 
-def prepare(job: dict) -> None:
+def prepare(job: dict):
     """Make the job's rules hold for the rest of this process (before any notebook code).
 
     Runs in the re-check child after the fork and before the sandbox (which then refuses
-    ctypes, processes and walking the garbage collector).
+    ctypes, processes and walking the garbage collector). Returns the line counter of a
+    vectorised exercise (:func:`_count_lines`), else None.
     """
     import fnmatch
 
@@ -260,14 +261,63 @@ def prepare(job: dict) -> None:
     for name in list(sys.modules):  # answer-key modules the zygote may hold: gone
         if refused(name) and not name.startswith("torch") and name.partition(".")[0] not in blocked:
             del sys.modules[name]
+    return _count_lines(why) if profile.get("count_lines") else None
 
 
-def run_in_child(job: dict, send) -> None:
+# Attributes whose reading hands out a frame, and with it the frame's trace function.
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+
+
+def _count_lines(why: str):
+    """Count every line of Python this process runs from now on; return the counter's
+    ``next`` (each call returns the count so far, plus one per earlier call).
+
+    A vectorised exercise's rule is a budget of lines per call (``poolkit.rules``). The
+    count must survive the student's code, which runs in this process:
+
+    - the trace function holds its counter (``itertools.count``, which can only go up) and
+      ``sys.gettrace`` as defaults, never in a closure cell that code could refill, and an
+      audit hook refuses to change its defaults or its code;
+    - the hook refuses ``sys.settrace`` and ``sys.setprofile`` (no switching it off), frame
+      access (``sys._getframe``, ``tb_frame``, ``gi_frame``...: a frame's ``f_trace`` is
+      its trace function), new code objects and subinterpreters, whose lines are not seen;
+    - work in another thread is not traced: :func:`run_in_child` measures the CPU time
+      other threads take during a call, and the grader refuses a call that used any.
+    """
+    import itertools
+
+    tick = itertools.count().__next__
+
+    def tracer(frame, event, arg, _tick=tick, _current=sys.gettrace):
+        if event == "line":
+            _tick()
+        return _current()  # this function, for the frame's own events
+
+    def hook(event: str, args: tuple) -> None:
+        if event in ("sys.settrace", "sys.setprofile", "sys._getframe", "sys._current_frames",
+                     "code.__new__", "cpython.PyInterpreterState_New") or (
+            event == "object.__getattr__" and args[1] in _FRAME_ATTRIBUTES
+        ) or (event == "object.__setattr__" and args[0] is tracer):  # fmt: skip
+            what = f"{event} {args[1]!r}" if event.startswith("object.") else event
+            raise PermissionError(
+                f"not allowed in this exercise: {what} (the grader counts the lines of "
+                f"Python each call runs; the rule is: {why})"
+            )
+
+    sys.settrace(tracer)
+    sys.addaudithook(hook)
+    return tick
+
+
+def run_in_child(job: dict, send, lines=None) -> None:
     """Run preamble, answer cells on demand, and the calls; ``send`` each result at once.
 
     Runs in a sandboxed child of the zygote. Everything the loop needs is bound to local
     names before any student code runs, so that patching modules cannot change it.
+    ``lines``: the line counter of a vectorised exercise (from :func:`prepare`); each result
+    then carries the lines the call ran and the CPU time other threads took meanwhile.
     """
+    process_time, thread_time = time.process_time, time.thread_time
     namespace = {"__name__": "__main__"}
     for source in job["preamble"]:  # statement by statement: an import the rules refuse
         try:  # leaves its names undefined, and the rest still runs
@@ -300,10 +350,17 @@ def run_in_child(job: dict, send) -> None:
                     f"{call['function']} is not defined by the answer cell"
                     + (f" (running the cell raised {why})" if why else "")
                 )
-            result = func(*_decode(call["args"], True), **_decode(call["kwargs"], True))
-            for method, *args in call["then"]:
-                result = getattr(result, method)(*(_decode(a, True) for a in args))
-            send({"call": index, "value": _encode(result)})
+            args, kwargs = _decode(call["args"], True), _decode(call["kwargs"], True)
+            if lines is not None:
+                start, cpu, own = lines(), process_time(), thread_time()
+            result = func(*args, **kwargs)
+            for method, *more in call["then"]:
+                result = getattr(result, method)(*(_decode(a, True) for a in more))
+            message = {"call": index, "value": _encode(result)}
+            if lines is not None:  # encoding counts too: it can run an array subclass's code
+                message["lines"] = lines() - start - 1
+                message["other_cpu"] = (process_time() - cpu) - (thread_time() - own)
+            send(message)
         except BaseException as exc:  # noqa: BLE001 (anything the student's code raised)
             try:
                 message = f"{_type(exc).__name__}: {exc}"[:500]
@@ -447,7 +504,7 @@ def _flavor(numpy_only: bool) -> str:
 def _profile(ex: Exercise) -> dict:
     r = ex.rules
     return {"numpy_only": r.numpy_only, "forbid": list(r.forbid), "allow": list(r.allow),
-            "rule": r.rule}  # fmt: skip
+            "rule": r.rule, "count_lines": r.vectorised}  # fmt: skip
 
 
 def recheck_notebook(
@@ -542,5 +599,33 @@ def recheck_notebook(
             )
         except (TypeError, ValueError) as exc:
             problem = f"returned data that could not be read ({exc})"
+        if problem is None and ex.rules.vectorised:
+            message = _vectorised_problem(ex, call, result)
+            if message:
+                verdicts[ex.test] = CleanResult(False, message)
+                continue
         verdicts[ex.test] = CleanResult(problem is None, f"{what} {problem}" if problem else "")
     return verdicts
+
+
+# CPU time that other threads may take during a vectorised call (seconds): the grading
+# processes run NumPy's BLAS on one thread, so an honest answer's is about 0 (5 µs
+# measured), and a loop over the 65,536 windows of the grader's tall input in another
+# thread took 0.125 s (tests/test_rules.py, LINE_COUNT_PROBE).
+OTHER_THREADS_CPU = 0.02
+
+
+def _vectorised_problem(ex: Exercise, call: Call, result: dict) -> str | None:
+    """Why a vectorised exercise's call breaks its line budget, or None."""
+    from poolkit.rules import line_budget_message
+
+    lines, other = result.get("lines"), result.get("other_cpu")
+    if not isinstance(lines, int) or not isinstance(other, (int, float)):
+        return f"{_describe_call(ex, call)}: the grader could not count the lines it ran"
+    if other > OTHER_THREADS_CPU:
+        return (
+            f"{_describe_call(ex, call)} made other threads work for {other:.2f} s of CPU: the "
+            "grader counts the lines of Python a call runs in its own thread only, so the "
+            f"rule ({ex.rules.rule}) cannot be checked, and the exercise scores 0."
+        )
+    return line_budget_message(_describe_call(ex, call), lines)

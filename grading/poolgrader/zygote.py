@@ -90,7 +90,10 @@ def sandbox_settings() -> dict:
 # answer key; the "numpy" one does not import torch, so torch has never been in its
 # children (the re-check's NumPy-only exercises, ``poolkit.rules``).
 FLAVORS = {
-    "numpy": ["numpy", "matplotlib", "matplotlib.pyplot", "poolkit.rules"],
+    # NumPy's lazily loaded submodules too: some import code that asks for a frame
+    # (collections.namedtuple), which a vectorised exercise's process refuses
+    "numpy": ["numpy", "numpy.random", "numpy.linalg", "numpy.fft", "matplotlib",
+              "matplotlib.pyplot", "poolkit.rules"],
     "torch": ["numpy", "matplotlib", "matplotlib.pyplot", "poolkit.rules", "torch", "torch.nn",
               "torch.nn.functional"],
 }  # fmt: skip
@@ -184,14 +187,14 @@ def _child(request: dict, conn: socket.socket, zygote: int) -> None:
         os._exit(0)
     from . import recheck
 
-    recheck.prepare(request["job"])  # the exercise's rules, before any student code
+    lines = recheck.prepare(request["job"])  # the exercise's rules, before any student code
     layers = sandbox.enter(
         hide=hide, keep=cwd, readonly=readonly, writable=writable, uid=uid, limits=limits,
         parent=zygote,
     )  # fmt: skip
     os.chdir(cwd)
     _send(conn, {"sandbox": layers})
-    recheck.run_in_child(request["job"], lambda message: _send(conn, message))
+    recheck.run_in_child(request["job"], lambda message: _send(conn, message), lines)
     os._exit(0)
 
 
@@ -390,6 +393,8 @@ class Zygote:
         self.socket_path = os.path.join(self.dir, "zygote.sock")
         # Without figures, matplotlib draws nothing: plt.show() does not render a PNG.
         env = dict(os.environ, MPLBACKEND=INLINE if figures else "Agg")
+        if flavor in FLAVORS:  # a re-check process: NumPy's BLAS on its own thread only, so
+            env["OPENBLAS_NUM_THREADS"] = "1"  # other threads' CPU time means student code
         self.process = subprocess.Popen(
             [
                 sys.executable,

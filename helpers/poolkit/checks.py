@@ -31,6 +31,7 @@ __all__ = [
     "overlap_pitfall",
     "padding_pitfall",
     "rel_error",
+    "repeated_index_pitfall",
     "ties_pitfall",
     "uncovered_pitfall",
 ]
@@ -196,6 +197,25 @@ def padding_pitfall(where) -> Pitfall:
         "Max pooling pads with -inf, so that a padding cell never wins; average pooling pads "
         "with zeros, and count_include_pad decides the divisor: all kh*kw cells of the window "
         "(True) or only the input cells it covers (False).",
+    )
+
+
+def repeated_index_pitfall(indices, x_shape) -> Pitfall:
+    """The pitfall of buffered fancy indexing: ``indices`` (N, C, H_out, W_out), flat
+    positions in each (H, W) plane as ``F.max_pool2d(..., return_indices=True)`` gives
+    them; marks the entries of dx (shape ``x_shape``) that several outputs name."""
+    n, c, h, w = (int(v) for v in x_shape)
+    flat = np.asarray(indices, dtype=np.int64).reshape(n * c, -1)
+    flat = flat + (np.arange(n * c) * (h * w))[:, None]  # one numbering across the planes
+    counts = np.bincount(flat.ravel(), minlength=n * c * h * w)[: n * c * h * w]
+    return Pitfall(
+        "repeated indices",
+        counts.reshape(n, c, h, w) > 1,
+        "named by more than one output (windows that share their maximum)",
+        "`dx[idx] += g` is buffered: NumPy reads dx[idx] once, adds g and writes back, so a "
+        "position named m times is written m times and keeps only the last share. "
+        "np.add.at(dx, idx, g) adds every share (so does np.bincount(idx, weights=g, "
+        "minlength=dx.size)).",
     )
 
 

@@ -12,6 +12,12 @@ cell's ``grade_id``::
     allow = []                   # operator names kept out of a forbidden group
     rule = "NumPy only: ..."     # the rule in words, as the docstring states it
     calls = "pool2d"             # the clean re-check's random calls (instructor only)
+    vectorised = false           # true: every call runs at most LINE_BUDGET lines of Python
+
+A ``vectorised`` exercise forbids Python loops over windows, rows and columns by their
+effect: the lines of Python that one call runs (the student's and the library code it
+calls, counted by a trace function) may not exceed :data:`LINE_BUDGET`, and its calls
+include inputs with thousands of windows. A loop over them runs many times that.
 
 The answer key (``poolkey``, and ``poolkit`` beyond its checkers) is never allowed.
 
@@ -35,10 +41,12 @@ from pathlib import Path
 
 __all__ = [
     "ANSWER_KEY_MODULES",
+    "LINE_BUDGET",
     "OPERATOR_GROUPS",
     "ExerciseRules",
     "ForbiddenCallError",
     "guard",
+    "line_budget_message",
     "load",
     "operators",
 ]
@@ -77,6 +85,26 @@ class ForbiddenCallError(AssertionError):
     """An exercise called something its rules switch off."""
 
 
+# A vectorised exercise's call may run at most this many lines of Python, counting the
+# library code it calls (a trace function counts "line" events). The model answers of
+# 04's Exercise 6 runs 8 lines; a vectorised answer that pads and crops with np.pad, 186.
+# A loop over the windows of the grader's largest inputs (tens of thousands) runs far more.
+LINE_BUDGET = 1000
+
+
+def line_budget_message(call: str, lines: int) -> str | None:
+    """None if ``lines`` (what one call ran; ``call`` describes it) is within the budget;
+    otherwise what the student needs to hear."""
+    if lines <= LINE_BUDGET:
+        return None
+    return (
+        f"{call} ran {lines:,} lines of Python. A vectorised answer runs the same few lines on "
+        f"any input, and the rule allows at most {LINE_BUDGET:,}: the count grows with the "
+        "input, so the function loops in Python over windows, rows or columns. Route all of "
+        "the gradient at once with array operations (np.add.at, np.bincount)."
+    )
+
+
 @dataclass(frozen=True)
 class ExerciseRules:
     """One auto-graded test cell's declaration (see the module docstring)."""
@@ -91,6 +119,7 @@ class ExerciseRules:
     allow: tuple[str, ...] = ()
     rtol: float = 1e-7
     atol: float = 1e-9
+    vectorised: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -98,12 +127,14 @@ class ExerciseRules:
         return "torch" not in self.libraries
 
     def profile(self) -> tuple:
-        """What the clean process must remove: exercises with equal profiles share one."""
-        return (self.numpy_only, tuple(sorted(self.forbid)), tuple(sorted(self.allow)))
+        """What the clean process must remove (and whether it counts lines): exercises with
+        equal profiles share one."""
+        return (self.numpy_only, tuple(sorted(self.forbid)), tuple(sorted(self.allow)),
+                self.vectorised)  # fmt: skip
 
 
 _KNOWN_KEYS = {"answer", "function", "libraries", "rule", "calls", "forbid", "allow", "rtol",
-               "atol", "test"}  # fmt: skip
+               "atol", "test", "vectorised"}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=32)
@@ -149,6 +180,8 @@ def load(folder) -> dict[str, ExerciseRules]:
             raise ValueError(f"{path}: exercise {test}: unknown operator groups {sorted(bad)}")
         if forbid and "torch" not in libraries:
             raise ValueError(f"{path}: exercise {test}: forbid needs torch in libraries")
+        if not isinstance(entry.get("vectorised", False), bool):
+            raise ValueError(f"{path}: exercise {test}: vectorised must be true or false")
         out[name] = ExerciseRules(
             test=test,
             answer=entry["answer"],
@@ -160,6 +193,7 @@ def load(folder) -> dict[str, ExerciseRules]:
             allow=tuple(entry.get("allow", ())),
             rtol=float(entry.get("rtol", 1e-7)),
             atol=float(entry.get("atol", 1e-9)),
+            vectorised=entry.get("vectorised", False),
         )
     return out
 
@@ -285,14 +319,65 @@ def switched_off(*, modules=(), ops=(), allow=(), any_torch=False, autograd=Fals
             func.__code__ = code
 
 
-def run_guarded(func, args, kwargs, why: str, **switches):
+def describe_call(function: str, args, kwargs, names=None) -> str:
+    """``function(dy of shape (2, 3, 6, 6), x_shape=(2, 3, 7, 7))``: arrays by their shape.
+    ``names``: the parameters' names, for the positional arguments."""
+
+    def short(value):
+        shape = getattr(value, "shape", None)
+        if shape is not None and not isinstance(value, (int, float)):
+            return f"an array of shape {tuple(shape)}"
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    names = list(names or ())
+    parts = []
+    for i, value in enumerate(args):
+        name = names[i] if i < len(names) else None
+        parts.append(f"{name}={short(value)}" if name else short(value))
+    parts += [f"{k}={short(v)}" for k, v in kwargs.items()]
+    return f"{function}({', '.join(parts)})"
+
+
+def _counting_lines(func, args, kwargs):
+    """Call ``func``; return (result, lines of Python it ran, whether the count stayed on).
+
+    Immediate feedback only (the student's code can switch a trace function off in its own
+    process; it then fails here, and the clean re-check refuses to let it)."""
+    import sys
+
+    count = [0]
+
+    def tracer(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        intact = sys.gettrace() is tracer
+        sys.settrace(previous)
+    return result, count[0], intact
+
+
+def run_guarded(func, args, kwargs, why: str, *, count_lines: bool = False, **switches):
     """Call ``func`` inside :func:`switched_off`; raise ``ForbiddenCallError`` (with
-    ``why``) if it called anything switched off, even if it caught the exception."""
+    ``why``) if it called anything switched off, even if it caught the exception.
+
+    ``count_lines`` (a vectorised exercise): also count the lines of Python the call runs,
+    and raise ``ForbiddenCallError`` if they exceed :data:`LINE_BUDGET`."""
     name = getattr(func, "__name__", "your function")
     del _recorded[:]
+    lines, intact = 0, True
     try:
         with switched_off(**switches):
-            result = func(*args, **kwargs)
+            if count_lines:
+                result, lines, intact = _counting_lines(func, args, kwargs)
+            else:
+                result = func(*args, **kwargs)
     except ForbiddenCallError:
         result = None
     if _recorded:
@@ -302,6 +387,22 @@ def run_guarded(func, args, kwargs, why: str, **switches):
             f"{name} called {called}, which is switched off here: {why} This test scores 0 "
             "until the answer computes the result itself."
         )
+    if not intact:
+        raise ForbiddenCallError(
+            f"{name} switched off the count of the lines of Python it runs (sys.settrace), "
+            f"so the rule cannot be checked: {why} This test scores 0 until the answer leaves "
+            "the trace function alone."
+        )
+    if count_lines:
+        try:
+            import inspect
+
+            names = list(inspect.signature(func).parameters)
+        except (TypeError, ValueError):
+            names = None
+        problem = line_budget_message(describe_call(name, args, kwargs, names), lines)
+        if problem:
+            raise ForbiddenCallError(f"{problem} {why[:1].upper()}{why[1:]}")
     return result
 
 
@@ -341,7 +442,10 @@ def guard(func, spec_folder=".", *, test: str | None = None):
     }
 
     def wrapper(*args, **kwargs):
-        return run_guarded(func, args, kwargs, f"the rule is: {spec.rule}", **switches)
+        return run_guarded(
+            func, args, kwargs, f"the rule is: {spec.rule}", count_lines=spec.vectorised,
+            **switches,
+        )  # fmt: skip
 
     wrapper.__name__ = name or "your function"
     wrapper.__doc__ = getattr(func, "__doc__", None)
