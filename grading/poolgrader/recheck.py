@@ -626,6 +626,6 @@ def _vectorised_problem(ex: Exercise, call: Call, result: dict) -> str | None:
         return (
             f"{_describe_call(ex, call)} made other threads work for {other:.2f} s of CPU: the "
             "grader counts the lines of Python a call runs in its own thread only, so the "
-            f"rule ({ex.rules.rule}) cannot be checked, and the exercise scores 0."
+            f"rule ({ex.rules.rule.rstrip('.')}) cannot be checked"
         )
     return line_budget_message(_describe_call(ex, call), lines)
