@@ -479,6 +479,8 @@ def test_the_line_count_of_a_vectorised_exercise_cannot_be_dodged():
         name, lines, other_cpu, error = json.loads(line)
         got[name] = (lines, other_cpu, error)
     assert set(got) == set(LINE_COUNT_ATTEMPTS)
+    budget = f"`poolkit.rules.LINE_BUDGET` ({rules.LINE_BUDGET:,})"
+    assert budget in (REPO / "grading" / "README.md").read_text()  # what it documents
     lines, other, error = got.pop("honest")
     assert error is None and lines <= rules.LINE_BUDGET and other <= OTHER_THREADS_CPU
     lines, other, error = got.pop("loop")  # the count sees a loop over 65,536 windows
