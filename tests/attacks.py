@@ -919,6 +919,30 @@ def backward(x, kernel, target, pool="avg"):
             dL_dK += dL_dsigma[i, j] * x[i : i + kh, j : j + kw]
     return dL_dS, dL_dsigma, dL_dK
 ''',
+        # loops over the windows, and the largest eigenvalue of the Gram matrix of the mean
+        # patches taken as the squared largest singular value of their matrix (np.linalg.norm)
+        "critical_learning_rate": '''
+import numpy as np
+
+
+def critical_learning_rate(x, kernel_shape, pool_kernel_size):
+    x = np.asarray(x, dtype=np.float64)
+    kh, kw = kernel_shape
+    if isinstance(pool_kernel_size, (int, np.integer)):
+        pool_kernel_size = (pool_kernel_size, pool_kernel_size)
+    ph, pw = pool_kernel_size
+    out_h, out_w = x.shape[0] - kh + 1, x.shape[1] - kw + 1
+    means = []
+    for r in range(out_h // ph):
+        for c in range(out_w // pw):
+            total = np.zeros((kh, kw))
+            for i in range(r * ph, (r + 1) * ph):
+                for j in range(c * pw, (c + 1) * pw):
+                    total += x[i : i + kh, j : j + kw]
+            means.append(total.ravel() / (ph * pw))
+    means = np.array(means)
+    return 1.0 / (np.linalg.norm(means, 2) ** 2 / len(means))
+''',
     },
 }  # fmt: skip
 

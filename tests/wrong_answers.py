@@ -84,6 +84,13 @@ SLIPS = {
             "np.full(sigma.shape, dL_dS)",
             {"test_backward"},
         ),
+        # the squared error's factor 2 forgotten: C taken for the Hessian, so 2 / λmax(C)
+        (
+            "critical_learning_rate",
+            "return float(1.0 / np.linalg.eigvalsh(curvature)[-1])",
+            "return float(2.0 / np.linalg.eigvalsh(curvature)[-1])",
+            {"test_critical_learning_rate"},
+        ),
     ],
 }
 

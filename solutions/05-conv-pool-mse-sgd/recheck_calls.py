@@ -21,8 +21,19 @@ def forward(rng):
         yield Call((x, kernel, float(rng.integers(-20, 21))), {"pool": ("avg", "max")[trial % 2]})
 
 
-def rates(rng):
-    for _ in range(12):  # inputs where S does not depend on the kernel are skipped
-        x, kernel = conv_problem(rng, -3, 4, min_size=1)
-        if np.any(x):
-            yield Call((x, kernel.shape))
+def pooled_rate(rng):
+    """(x, kernel_shape, pool_kernel_size) with a pooled map that depends on the kernel."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    trial = 0
+    while trial < 12:
+        h, w = (int(v) for v in rng.integers(2, 8, size=2))
+        kh, kw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        ph, pw = int(rng.integers(1, h - kh + 2)), int(rng.integers(1, w - kw + 2))
+        pool = min(ph, pw) if trial % 2 else (ph, pw)
+        x = ints(rng, -3, 4, (h, w)) if trial % 3 else (2 * rng.standard_normal((h, w))).round(2)
+        # Every window's sum of patches is zero: no rate to find (the contract excludes it).
+        sums = sliding_window_view(sliding_window_view(x, (kh, kw)), (ph, pw), axis=(0, 1))
+        if np.abs(sums[::ph, ::pw].sum(axis=(-2, -1))).max() > 1e-9:
+            yield Call((x, (kh, kw), pool))
+            trial += 1
