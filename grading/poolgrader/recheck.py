@@ -282,7 +282,8 @@ def _count_lines(why: str):
       access (``sys._getframe``, ``tb_frame``, ``gi_frame``...: a frame's ``f_trace`` is
       its trace function), new code objects and subinterpreters, whose lines are not seen;
     - work in another thread is not traced: :func:`run_in_child` measures the CPU time
-      other threads take during a call, and the grader refuses a call that used any.
+      other threads take during a call, and the grader refuses a call whose other threads
+      took more than :data:`OTHER_THREADS_CPU`.
     """
     import itertools
 

@@ -86,7 +86,7 @@ class ForbiddenCallError(AssertionError):
 
 
 # A vectorised exercise's call may run at most this many lines of Python, counting the
-# library code it calls (a trace function counts "line" events). The model answers of
+# library code it calls (a trace function counts "line" events). The model answer of
 # 04's Exercise 6 runs 8 lines; a vectorised answer that pads and crops with np.pad, 186.
 # A loop over the windows of the grader's largest inputs (tens of thousands) runs far more.
 LINE_BUDGET = 1000
@@ -319,8 +319,8 @@ def switched_off(*, modules=(), ops=(), allow=(), any_torch=False, autograd=Fals
             func.__code__ = code
 
 
-def describe_call(function: str, args, kwargs, names=None) -> str:
-    """``function(dy of shape (2, 3, 6, 6), x_shape=(2, 3, 7, 7))``: arrays by their shape.
+def _describe_call(function: str, args, kwargs, names=None) -> str:
+    """``f(dy=an array of shape (2, 3, 6, 6), x_shape=(2, 3, 7, 7))``: arrays by their shape.
     ``names``: the parameters' names, for the positional arguments."""
 
     def short(value):
@@ -400,7 +400,7 @@ def run_guarded(func, args, kwargs, why: str, *, count_lines: bool = False, **sw
             names = list(inspect.signature(func).parameters)
         except (TypeError, ValueError):
             names = None
-        problem = line_budget_message(describe_call(name, args, kwargs, names), lines)
+        problem = line_budget_message(_describe_call(name, args, kwargs, names), lines)
         if problem:
             raise ForbiddenCallError(f"{problem} {why[:1].upper()}{why[1:]}")
     return result
