@@ -8,6 +8,8 @@ Modules, one concept each:
 - ``poolkit.rules``: each exercise's rules, read from ``rules.toml`` beside its notebook, and
   ``guard``, which runs a student's function under them in the notebook's test cells.
 - ``poolkit.constructions``: ``network_size``, what a network of convolutions is made of.
+- ``poolkit.digits`` and ``poolkit.nets``: UCI's handwritten digits on a canvas, and the small
+  CNN that notebook 06 trains on them with five ways of downsampling.
 - ``poolkit.viz``: plots and widgets for the notebooks.
 - ``poolkit.feedback``: nbgrader preprocessors that keep hidden tests out of feedback.
 
@@ -17,4 +19,4 @@ and the test suite use it, and the student edition (``python3 course.py student-
 not contain it. Submodules are imported on demand so that ``import poolkit`` stays cheap.
 """
 
-__all__ = ["checks", "constructions", "feedback", "rules", "shapes", "viz"]
+__all__ = ["checks", "constructions", "digits", "feedback", "nets", "rules", "shapes", "viz"]

@@ -1,0 +1,281 @@
+"""Notebook 06's small CNN, five ways of downsampling, trained on the digits.
+
+One network, ``VARIANTS`` ways of halving the feature maps::
+
+    conv 3×3, 1 → 8, padding 1, no bias · batch norm · ReLU · DOWN
+    conv 3×3, 8 → 16, padding 1, no bias · batch norm · ReLU · DOWN
+    global average pooling · linear 16 → 10
+
+==========  ===========================================================================
+variant     DOWN
+==========  ===========================================================================
+max         ``F.max_pool2d(2)``
+avg         ``F.avg_pool2d(2)``
+strided     nothing: the convolution before it has stride 2
+blur        ``F.max_pool2d(2, stride=1)``, then the blur function the caller passes (the
+            notebook's ``blur_pool2d(x, stride=2)``): Zhang (2019)'s anti-aliased max pooling
+none        nothing: the maps stay 16×16
+==========  ===========================================================================
+
+Every variant has the same 1,442 parameters. The convolutions have no bias: batch norm
+subtracts each channel's mean right after them, so a bias there would have no effect and a
+gradient of pure rounding error, which Adam, dividing by the gradient's size, would turn
+into steps of full size. poolkit holds no blur filter: the blur variant
+runs the function it is given, so in a student's notebook it runs the student's own.
+
+Several seeds train at once as one grouped network (the seeds' channels side by side: the
+first convolution holds every seed's filters, the second has ``groups=len(seeds)``). Each
+seed gets the weights it would get alone, up to rounding (the sums run in another order):
+seed ``s`` initialises its slice as ``torch.manual_seed(s)`` then PyTorch's default layers
+would, and no parameter is shared. All seeds see the same batches. Training is plain Adam,
+written out here because importing ``torch.optim`` adds to every run's start, with
+cross-entropy and batch statistics; afterwards, batch norm's statistics are those of the
+whole training set, computed exactly, layer by layer. ``benchmarks/notebook06_training.py``
+times the grouping and the import against their baselines.
+
+- ``train(variant, images, labels, seeds, steps, ...)`` → ``Trained``.
+- ``Trained.logits(x)``: (N, 1, H, W) → (N, len(seeds), 10).
+- ``Trained.member(i)``: seed ``seeds[i]`` alone, as an ``nn.Module`` in eval mode:
+  (N, 1, H, W) → (N, 10), with ``.features(x)``, the maps after each DOWN.
+- ``accuracy_by_shift(trained, images, labels, max_shift)``: accuracy at every offset.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from poolkit import digits
+
+__all__ = ["VARIANTS", "Trained", "accuracy_by_shift", "train"]
+
+VARIANTS = ("max", "avg", "strided", "blur", "none")
+WIDTHS = (1, 8, 16)
+CLASSES = 10
+EPS = 1e-5  # batch norm's, as nn.BatchNorm2d
+ADAM = (0.9, 0.999, 1e-8)
+
+
+def _variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    return variant
+
+
+def _down(variant: str, blur, x: torch.Tensor) -> torch.Tensor:
+    if variant == "max":
+        return F.max_pool2d(x, 2)
+    if variant == "avg":
+        return F.avg_pool2d(x, 2)
+    if variant == "blur":
+        return blur(_max_2x2_stride_1(x), stride=2)
+    return x  # strided (its convolution downsampled) and none
+
+
+def _max_2x2_stride_1(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2, stride=1)``, as two maxima of shifted views: the same values,
+    several times faster on CPU for the large batches of evaluation (torch's kernel for
+    stride 1 does not vectorise; ``benchmarks/notebook06_training.py`` measures both)."""
+    rows = torch.maximum(x[..., :-1, :], x[..., 1:, :])
+    return torch.maximum(rows[..., :-1], rows[..., 1:])
+
+
+def _init(seeds) -> dict[str, torch.Tensor]:
+    """Each seed's layers as PyTorch initialises them, stacked seed by seed."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    for seed in seeds:
+        torch.manual_seed(seed)
+        layers = {
+            "conv1": nn.Conv2d(WIDTHS[0], WIDTHS[1], 3, padding=1, bias=False),
+            "conv2": nn.Conv2d(WIDTHS[1], WIDTHS[2], 3, padding=1, bias=False),
+            "fc": nn.Linear(WIDTHS[2], CLASSES),
+        }
+        for name, layer in layers.items():
+            weight = layer.weight.detach()
+            parts.setdefault(f"{name}.weight", []).append(
+                weight.T if name == "fc" else weight  # fc as (in, out) for einsum
+            )
+            if layer.bias is not None:
+                parts.setdefault(f"{name}.bias", []).append(layer.bias.detach())
+        for i in (1, 2):
+            parts.setdefault(f"bn{i}.weight", []).append(torch.ones(WIDTHS[i]))
+            parts.setdefault(f"bn{i}.bias", []).append(torch.zeros(WIDTHS[i]))
+    stack = {"fc.weight", "fc.bias"}
+    return {
+        name: (torch.stack(ts) if name in stack else torch.cat(ts)).contiguous()
+        for name, ts in parts.items()
+    }
+
+
+@dataclass
+class Trained:
+    """Networks of one variant, one per seed, trained together.
+
+    params: the grouped parameters, seed after seed (``conv1.weight`` (S·8, 1, 3, 3), ...
+    ``fc.weight`` (S, 16, 10)). stats: batch norm's mean and variance per channel, of the
+    training set.
+    seconds: the wall time of training, population statistics included.
+    """
+
+    variant: str
+    seeds: tuple[int, ...]
+    blur: object
+    params: dict[str, torch.Tensor]
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    steps: int = 0
+    seconds: float = 0.0
+
+    def _forward(self, x, collect=None):
+        """Logits (N, S, 10). ``collect``: a dict that receives, layer by layer, the
+        population statistics of ``x`` (which is then the whole training set)."""
+        p, groups = self.params, len(self.seeds)
+        stride = 2 if self.variant == "strided" else 1
+        h = x
+        for i in (1, 2):
+            # The first layer's groups all read the same one channel: one ordinary
+            # convolution with every seed's filters does it.
+            h = F.conv2d(h, p[f"conv{i}.weight"], None, stride, 1, 1, 1 if i == 1 else groups)
+            if collect is not None:
+                collect[f"bn{i}.mean"] = h.mean(dim=(0, 2, 3))
+                collect[f"bn{i}.var"] = h.var(dim=(0, 2, 3), unbiased=False)
+            stats = collect if collect is not None else self.stats
+            h = F.batch_norm(
+                h, stats.get(f"bn{i}.mean"), stats.get(f"bn{i}.var"), p[f"bn{i}.weight"],
+                p[f"bn{i}.bias"], training=not stats, eps=EPS,
+            )  # fmt: skip
+            h = _down(self.variant, self.blur, F.relu(h))
+        pooled = h.mean(dim=(2, 3)).view(len(x), groups, WIDTHS[2])
+        return torch.einsum("nsi,sio->nso", pooled, p["fc.weight"]) + p["fc.bias"]
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
+        """(N, 1, H, W) → logits (N, S, 10), with the training set's statistics."""
+        return torch.cat([self._forward(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+    def member(self, index: int) -> nn.Module:
+        """Seed ``seeds[index]`` alone, as a module in eval mode: (N, 1, H, W) → (N, 10)."""
+        return _Member(self, index)
+
+
+class _Member(nn.Module):
+    """One seed's network, with real layers (``conv1``, ``bn1``, ``conv2``, ``bn2``, ``fc``)."""
+
+    def __init__(self, trained: Trained, index: int):
+        super().__init__()
+        self.variant, self.blur = trained.variant, trained.blur
+        stride = 2 if trained.variant == "strided" else 1
+        p, s = trained.params, index
+        self.conv1 = nn.Conv2d(WIDTHS[0], WIDTHS[1], 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(WIDTHS[1], eps=EPS)
+        self.conv2 = nn.Conv2d(WIDTHS[1], WIDTHS[2], 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(WIDTHS[2], eps=EPS)
+        self.fc = nn.Linear(WIDTHS[2], CLASSES)
+        with torch.no_grad():
+            for i, width in ((1, WIDTHS[1]), (2, WIDTHS[2])):
+                rows = slice(s * width, (s + 1) * width)
+                conv, bn = getattr(self, f"conv{i}"), getattr(self, f"bn{i}")
+                conv.weight.copy_(p[f"conv{i}.weight"][rows])
+                bn.weight.copy_(p[f"bn{i}.weight"][rows])
+                bn.bias.copy_(p[f"bn{i}.bias"][rows])
+                bn.running_mean.copy_(trained.stats[f"bn{i}.mean"][rows])
+                bn.running_var.copy_(trained.stats[f"bn{i}.var"][rows])
+            self.fc.weight.copy_(p["fc.weight"][s].T)
+            self.fc.bias.copy_(p["fc.bias"][s])
+        self.eval()
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The maps after each DOWN: [(N, 8, h1, w1), (N, 16, h2, w2)]."""
+        maps = []
+        h = x
+        for i in (1, 2):
+            h = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(h))
+            h = _down(self.variant, self.blur, F.relu(h))
+            maps.append(h)
+        return maps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x)[-1].mean(dim=(2, 3)))
+
+
+def _adam_step(params, grads, moments, step, lr):
+    beta1, beta2, eps = ADAM
+    for name, p in params.items():
+        m, v = moments[name]
+        m.mul_(beta1).add_(grads[name], alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(grads[name], grads[name], value=1 - beta2)
+        denom = (v / (1 - beta2**step)).sqrt_().add_(eps)
+        p.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+
+
+def train(
+    variant: str,
+    images: torch.Tensor,
+    labels,
+    seeds=(0, 1, 2),
+    steps: int = 100,
+    batch_size: int = 32,
+    lr: float = 0.01,
+    blur=None,
+    data_seed: int = 0,
+) -> Trained:
+    """Train one network per seed on ``images`` (N, 1, H, W) float32 and ``labels`` (N,).
+
+    The batches come from ``torch.Generator().manual_seed(data_seed)``: a fresh permutation
+    of the training set per epoch, ``batch_size`` digits per step. The blur variant needs
+    ``blur``: a function ``blur(x, stride=2)`` of an (N, C, H, W) tensor.
+    """
+    variant = _variant(variant)
+    if variant == "blur" and not callable(blur):
+        raise ValueError("the blur variant needs blur=, a function blur(x, stride=2)")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    images = torch.as_tensor(images, dtype=torch.float32)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    if images.ndim != 4 or images.shape[1] != 1 or len(labels) != len(images):
+        raise ValueError(
+            f"images must be (N, 1, H, W) with one label each; got {tuple(images.shape)} "
+            f"and {len(labels)} labels"
+        )
+    start = time.perf_counter()
+    trained = Trained(variant, seeds, blur if variant == "blur" else None, _init(seeds))
+    params = trained.params
+    for p in params.values():
+        p.requires_grad_(True)
+    moments = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
+    generator = torch.Generator().manual_seed(data_seed)
+    order = torch.empty(0, dtype=torch.int64)
+    for step in range(1, steps + 1):
+        if len(order) < batch_size:
+            order = torch.cat([order, torch.randperm(len(images), generator=generator)])
+        batch, order = order[:batch_size], order[batch_size:]
+        logits = trained._forward(images[batch])
+        target = labels[batch, None].expand(-1, len(seeds))
+        loss = F.cross_entropy(logits.transpose(1, 2), target) * len(seeds)
+        grads = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
+        with torch.no_grad():
+            _adam_step(params, grads, moments, step, lr)
+    for p in params.values():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        trained._forward(images, collect=trained.stats)
+    trained.steps = steps
+    trained.seconds = time.perf_counter() - start
+    return trained
+
+
+def accuracy_by_shift(trained: Trained, images, labels, max_shift: int = digits.MAX_SHIFT):
+    """Accuracy (S, 2m + 1, 2m + 1) float64 of each seed's network on ``images`` (N, 8, 8)
+    placed at every offset (dy, dx), |dy|, |dx| <= ``max_shift``: entry [s, m + dy, m + dx]."""
+    offsets = digits.shifts(max_shift)
+    canvases = torch.cat([digits.place(images, dy, dx) for dy, dx in offsets])
+    predicted = trained.logits(canvases).argmax(dim=-1)  # (len(offsets) · N, S)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).repeat(len(offsets))
+    correct = (predicted == labels[:, None]).double()
+    side = 2 * max_shift + 1
+    return correct.view(side, side, len(images), -1).mean(dim=2).permute(2, 0, 1).numpy()

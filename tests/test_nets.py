@@ -1,0 +1,165 @@
+"""``poolkit.digits`` and ``poolkit.nets``, notebook 06's data and networks, against torch:
+the grouped training gives each seed the network it would get alone, the hand-written Adam
+is ``torch.optim.Adam``, batch norm ends with the training set's exact statistics, and the
+digits move on the canvas exactly as ``torch.roll`` moves them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from poolkit import digits, nets
+from torch import nn
+
+
+def blur(x, stride=2):
+    """A blur for the blur variant: [1, 2, 1] ⊗ [1, 2, 1] / 16, reflect padding, depthwise."""
+    k = torch.tensor([1.0, 2.0, 1.0])
+    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, stride=stride, groups=x.shape[1])
+
+
+@pytest.fixture(scope="module")
+def data():
+    split = digits.split(200, 50)
+    return split, digits.place(split.train_images)
+
+
+def test_the_split_is_fixed_and_disjoint():
+    a, b = digits.split(1000, 300), digits.split(1000, 300)
+    assert np.array_equal(a.test_index, b.test_index)
+    assert len(a.train_index) == 1000 and len(a.test_index) == 300
+    assert not set(a.train_index) & set(a.test_index)
+    images, labels = digits.load()
+    assert np.array_equal(a.train_images, images[a.train_index])
+    assert np.array_equal(a.test_labels, labels[a.test_index])
+    assert not np.array_equal(digits.split(1000, 300, seed=1).test_index, a.test_index)
+    with pytest.raises(ValueError, match="n_test must be between 1 and 797, got 900"):
+        digits.split(1000, 900)
+    with pytest.raises(TypeError, match="n_train must be an int, got float"):
+        digits.split(10.0)
+
+
+def test_moving_a_digit_is_rolling_the_centred_canvas():
+    images, _ = digits.load()
+    centred = digits.place(images[:20])
+    assert centred.shape == (20, 1, 16, 16) and centred.dtype == torch.float32
+    assert torch.equal(centred[:, 0, 4:12, 4:12], torch.from_numpy(images[:20]))
+    for dy, dx in digits.shifts(4):
+        rolled = torch.roll(centred, (dy, dx), dims=(2, 3))
+        assert torch.equal(digits.place(images[:20], dy, dx), rolled), (dy, dx)
+    assert len(digits.shifts(3)) == 49 and digits.shifts(1)[0] == (-1, -1)
+    with pytest.raises(ValueError, match="dx must be between -4 and 4, got 5"):
+        digits.place(images[:2], 0, 5)
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 8, 8\)"):
+        digits.place(np.zeros((2, 16, 16)))
+
+
+def test_every_variant_has_the_same_parameters_and_map_sizes(data):
+    split, x = data
+    # conv1 8·9, bn1 2·8, conv2 16·8·9, bn2 2·16, fc 16·10 + 10 (no bias before batch norm)
+    expected = 8 * 9 + 2 * 8 + 16 * 8 * 9 + 2 * 16 + 16 * 10 + 10
+    halved = [(2, 8, 8, 8), (2, 16, 4, 4)]
+    sizes = {"max": halved, "avg": halved, "strided": halved, "blur": halved,
+             "none": [(2, 8, 16, 16), (2, 16, 16, 16)]}  # fmt: skip
+    for variant in nets.VARIANTS:
+        trained = nets.train(variant, x[:64], split.train_labels[:64], (0,), 1, blur=blur)
+        member = trained.member(0)
+        assert sum(p.numel() for p in member.parameters()) == expected == 1442
+        assert [tuple(m.shape) for m in member.features(x[:2])] == sizes[variant], variant
+
+
+def test_each_seed_gets_the_network_it_would_get_alone(data):
+    split, x = data
+    together = nets.train("blur", x, split.train_labels, seeds=(3, 7), steps=15, blur=blur)
+    alone = nets.train("blur", x, split.train_labels, seeds=(7,), steps=15, blur=blur)
+    a, b = together.member(1), alone.member(0)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5, msg=name)
+    torch.testing.assert_close(together.logits(x[:30])[:, 1], a(x[:30]), rtol=1e-4, atol=1e-5)
+
+
+def test_untrained_layers_are_pytorchs_defaults():
+    trained = nets.train("max", torch.zeros(4, 1, 16, 16), [0, 1, 2, 3], seeds=(5, 9), steps=0)
+    for index, seed in enumerate((5, 9)):
+        torch.manual_seed(seed)
+        conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        conv2 = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        fc = nn.Linear(16, 10)
+        member = trained.member(index)
+        for mine, theirs in ((member.conv1, conv1), (member.conv2, conv2), (member.fc, fc)):
+            assert torch.equal(mine.weight, theirs.weight)
+        assert member.conv1.bias is None and torch.equal(member.fc.bias, fc.bias)
+
+
+def test_training_is_adam_with_batch_statistics_then_the_training_sets_statistics(data):
+    split, x = data
+    steps, lr = 6, 0.01
+    trained = nets.train("avg", x, split.train_labels, seeds=(4,), steps=steps, lr=lr)
+    torch.manual_seed(4)
+    conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+    conv2 = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    fc = nn.Linear(16, 10)
+    bn1, bn2 = nn.BatchNorm2d(8), nn.BatchNorm2d(16)
+    model = nn.Sequential(
+        conv1, bn1, nn.ReLU(), nn.AvgPool2d(2), conv2, bn2, nn.ReLU(), nn.AvgPool2d(2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc,
+    )  # fmt: skip
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    labels = torch.from_numpy(split.train_labels)
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(x), generator=generator)
+    model.train()
+    for step in range(steps):
+        batch = order[32 * step : 32 * (step + 1)]
+        optimiser.zero_grad()
+        F.cross_entropy(model(x[batch]), labels[batch]).backward()
+        optimiser.step()
+    member = trained.member(0)
+    for mine, theirs in ((member.conv1, conv1), (member.conv2, conv2), (member.fc, fc)):
+        torch.testing.assert_close(mine.weight, theirs.weight, rtol=1e-4, atol=1e-6)
+    # Batch norm's statistics: the mean and (biased) variance of each layer's input over
+    # the whole training set, with the layers before it already using theirs.
+    with torch.no_grad():
+        h1 = member.conv1(x)
+        torch.testing.assert_close(member.bn1.running_mean, h1.mean(dim=(0, 2, 3)))
+        torch.testing.assert_close(member.bn1.running_var, h1.var(dim=(0, 2, 3), unbiased=False))
+        h2 = member.conv2(F.avg_pool2d(F.relu(member.bn1(h1)), 2))
+        torch.testing.assert_close(member.bn2.running_mean, h2.mean(dim=(0, 2, 3)))
+
+
+def test_training_is_deterministic(data):
+    split, x = data
+    runs = [nets.train("max", x, split.train_labels, (1, 2), 10).params for _ in range(2)]
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_accuracy_by_shift_is_each_members_accuracy_at_each_offset(data):
+    split, x = data
+    trained = nets.train("strided", x, split.train_labels, (0, 1), 20)
+    acc = nets.accuracy_by_shift(trained, split.test_images, split.test_labels, 2)
+    assert acc.shape == (2, 5, 5) and acc.dtype == np.float64
+    labels = torch.from_numpy(split.test_labels)
+    for s in (0, 1):
+        member = trained.member(s)
+        for dy, dx in digits.shifts(2):
+            with torch.no_grad():
+                guess = member(digits.place(split.test_images, dy, dx)).argmax(dim=1)
+            assert acc[s, 2 + dy, 2 + dx] == (guess == labels).double().mean().item()
+
+
+def test_bad_arguments_name_the_argument_and_the_rule():
+    x = torch.zeros(4, 1, 16, 16)
+    with pytest.raises(ValueError, match="variant must be one of max, avg, strided, blur"):
+        nets.train("maxpool", x, [0] * 4)
+    with pytest.raises(ValueError, match="the blur variant needs blur="):
+        nets.train("blur", x, [0] * 4)
+    with pytest.raises(ValueError, match=r"images must be \(N, 1, H, W\) with one label each"):
+        nets.train("max", x, [0] * 3)
+
+
+def test_the_stride_1_max_is_torchs():
+    x = torch.randint(-3, 4, (5, 6, 9, 16)).float()  # integers: ties everywhere
+    x[0, 0, 0, 0] = float("-inf")
+    assert torch.equal(nets._max_2x2_stride_1(x), F.max_pool2d(x, 2, stride=1))
