@@ -37,7 +37,7 @@ def test_the_split_is_fixed_and_disjoint():
     assert not np.array_equal(digits.split(1000, 300, seed=1).test_index, a.test_index)
     with pytest.raises(ValueError, match="n_test must be between 1 and 797, got 900"):
         digits.split(1000, 900)
-    with pytest.raises(TypeError, match="n_train must be an int, got float"):
+    with pytest.raises(ValueError, match="n_train must be an int, got 10.0 of type float"):
         digits.split(10.0)
 
 

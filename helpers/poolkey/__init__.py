@@ -10,10 +10,12 @@ Every piece of model-answer code lives here, out of the student package ``poolki
 - ``poolkey.cost``: operation counts in closed form, counting loops, the separable and
   summed-area-table algorithms (notebook 03's exercises).
 - ``poolkey.worked_example``: conv -> pool -> MSE by torch autograd (notebook 05's).
+- ``poolkey.invariance``: blur pooling, receptive fields and shift consistency (notebook
+  06's exercises).
 
 Release cells and visible tests never import it; the student edition built by
 ``python3 course.py student-kit`` leaves it out, and ``tests/test_student_kit.py`` proves
 that no function in the edition answers a graded exercise.
 """
 
-__all__ = ["constructions", "cost", "reference", "shapes", "worked_example"]
+__all__ = ["constructions", "cost", "invariance", "reference", "shapes", "worked_example"]

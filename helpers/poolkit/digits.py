@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from poolkit.shapes import int_in_range
+
 __all__ = ["CANVAS", "MAX_SHIFT", "SPLIT_SEED", "Split", "load", "place", "shifts", "split"]
 
 DATA = Path(__file__).with_name("data") / "digits.npz"
@@ -53,20 +55,12 @@ class Split:
     test_labels: np.ndarray
 
 
-def _count(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return int(value)
-
-
 def split(n_train: int = 1000, n_test: int = 300, seed: int = SPLIT_SEED) -> Split:
     """A fixed split: a permutation of the 1,797 digits by ``np.random.default_rng(seed)``;
     the first ``n_train`` train, the next ``n_test`` test. No digit is in both."""
     images, labels = load()
-    n_train = _count("n_train", n_train, 1, len(labels) - 1)
-    n_test = _count("n_test", n_test, 1, len(labels) - n_train)
+    n_train = int_in_range("n_train", n_train, 1, len(labels) - 1)
+    n_test = int_in_range("n_test", n_test, 1, len(labels) - n_train)
     order = np.random.default_rng(seed).permutation(len(labels))
     train, test = order[:n_train], order[n_train : n_train + n_test]
     return Split(train, test, images[train], labels[train], images[test], labels[test])
@@ -76,8 +70,8 @@ def place(images, dy: int = 0, dx: int = 0) -> torch.Tensor:
     """Digits on the canvas: ``images`` (N, 8, 8) → (N, 1, CANVAS, CANVAS) float32 of zeros
     with each digit's top-left pixel at ``(BORDER + dy, BORDER + dx)``. ``dy`` > 0 moves it
     down, ``dx`` > 0 to the right; each must lie in [-BORDER, BORDER]."""
-    dy = _count("dy", dy, -BORDER, BORDER)
-    dx = _count("dx", dx, -BORDER, BORDER)
+    dy = int_in_range("dy", dy, -BORDER, BORDER)
+    dx = int_in_range("dx", dx, -BORDER, BORDER)
     images = torch.as_tensor(np.asarray(images, dtype=np.float32))
     if images.ndim != 3 or images.shape[1:] != (DIGIT, DIGIT):
         raise ValueError(f"images must have shape (N, 8, 8), got {tuple(images.shape)}")
@@ -89,5 +83,5 @@ def place(images, dy: int = 0, dx: int = 0) -> torch.Tensor:
 
 def shifts(max_shift: int = MAX_SHIFT) -> list[tuple[int, int]]:
     """Every offset (dy, dx) with |dy|, |dx| <= max_shift, row by row: (2m + 1)² of them."""
-    m = _count("max_shift", max_shift, 0, BORDER)
+    m = int_in_range("max_shift", max_shift, 0, BORDER)
     return [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]

@@ -61,12 +61,6 @@ EPS = 1e-5  # batch norm's, as nn.BatchNorm2d
 ADAM = (0.9, 0.999, 1e-8)
 
 
-def _variant(variant: str) -> str:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
-    return variant
-
-
 def _down(variant: str, blur, x: torch.Tensor) -> torch.Tensor:
     if variant == "max":
         return F.max_pool2d(x, 2)
@@ -229,7 +223,8 @@ def train(
     of the training set per epoch, ``batch_size`` digits per step. The blur variant needs
     ``blur``: a function ``blur(x, stride=2)`` of an (N, C, H, W) tensor.
     """
-    variant = _variant(variant)
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
     if variant == "blur" and not callable(blur):
         raise ValueError("the blur variant needs blur=, a function blur(x, stride=2)")
     seeds = tuple(int(s) for s in seeds)

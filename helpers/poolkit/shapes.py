@@ -58,6 +58,17 @@ def _int(name: str, value) -> int:
     return result
 
 
+def int_in_range(name: str, value, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]`` (no upper bound when ``high`` is None), or a
+    ``ValueError`` that names the argument and the rule."""
+    result = _int(name, value)
+    if high is None and result < low:
+        raise ValueError(f"{name} must be at least {low}, got {result}")
+    if high is not None and not low <= result <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {result}")
+    return result
+
+
 def _pair(name: str, value) -> Pair:
     """An int or a pair of ints as a pair ``(h, w)``. A 1-tuple counts as an int, like torch."""
     if isinstance(value, (tuple, list)) and len(value) in (1, 2):
