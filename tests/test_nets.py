@@ -163,3 +163,36 @@ def test_the_stride_1_max_is_torchs():
     x = torch.randint(-3, 4, (5, 6, 9, 16)).float()  # integers: ties everywhere
     x[0, 0, 0, 0] = float("-inf")
     assert torch.equal(nets._max_2x2_stride_1(x), F.max_pool2d(x, 2, stride=1))
+
+
+def _reach(member, size: int = 40) -> tuple[int, int]:
+    """The receptive field of the last feature map, measured: which input rows can change
+    its pixel (r, r), r in the middle, and its neighbour (r + 1, r), found by adding 100 to
+    one input pixel at a time. The network is made monotone first (all-ones filters, batch
+    norm the identity), so a larger input never lowers an output and every input that can
+    reach one does. Returns (extent, how far down the neighbour's rows start)."""
+    with torch.no_grad():
+        for module in member.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.fill_(1.0)
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1.0), module.bias.zero_()
+                module.running_mean.zero_(), module.running_var.fill_(1.0 - module.eps)
+        base = torch.ones(1, 1, size, size)
+        pokes = base.repeat(size, 1, 1, 1)
+        pokes[torch.arange(size), 0, torch.arange(size), size // 2] += 100.0
+        out = member.features(torch.cat([base, pokes]))[-1][:, 0]
+        r = out.shape[-1] // 2
+        rows = [torch.nonzero(out[1:, i, r] != out[0, i, r]).flatten() for i in (r, r + 1)]
+    assert len(rows[0]) and len(rows[1]), "the poked column misses the field"
+    return int(rows[0][-1] - rows[0][0] + 1), int(rows[1][0] - rows[0][0])
+
+
+def test_each_variants_layers_are_the_network_it_builds():
+    """nets.LAYERS, through the receptive-field rule, gives the field the network has."""
+    from poolkey.invariance import receptive_field
+
+    for variant in nets.VARIANTS:
+        x = torch.zeros(2, 1, 16, 16)
+        member = nets.train(variant, x, [0, 1], (0,), 0, blur=blur).member(0)
+        assert receptive_field(nets.LAYERS[variant])[-1] == _reach(member), variant

@@ -38,6 +38,7 @@ times the grouping and the import against their baselines.
 - ``Trained.member(i)``: seed ``seeds[i]`` alone, as an ``nn.Module`` in eval mode:
   (N, 1, H, W) → (N, 10), with ``.features(x)``, the maps after each DOWN.
 - ``accuracy_by_shift(trained, images, labels, max_shift)``: accuracy at every offset.
+- ``LAYERS[variant]``: its layers as ``(kernel, stride, dilation)``, for receptive fields.
 """
 
 from __future__ import annotations
@@ -52,9 +53,20 @@ from torch import nn
 
 from poolkit import digits
 
-__all__ = ["VARIANTS", "Trained", "accuracy_by_shift", "train"]
+__all__ = ["LAYERS", "VARIANTS", "Trained", "accuracy_by_shift", "train"]
 
 VARIANTS = ("max", "avg", "strided", "blur", "none")
+# Each variant's layers up to global pooling, as (kernel, stride, dilation) along one axis:
+# what notebook 06's receptive-field exercise reads. Batch norm and ReLU act on one pixel.
+_CONV, _HALVE = (3, 1, 1), (2, 2, 1)
+_BLUR = [(2, 1, 1), (3, 2, 1)]  # max 2×2 stride 1, then the blur's 3×3 filter, stride 2
+LAYERS = {
+    "max": [_CONV, _HALVE, _CONV, _HALVE],
+    "avg": [_CONV, _HALVE, _CONV, _HALVE],
+    "strided": [(3, 2, 1), (3, 2, 1)],
+    "blur": [_CONV, *_BLUR, _CONV, *_BLUR],
+    "none": [_CONV, _CONV],
+}
 WIDTHS = (1, 8, 16)
 CLASSES = 10
 EPS = 1e-5  # batch norm's, as nn.BatchNorm2d
