@@ -29,9 +29,10 @@ seed gets the weights it would get alone, up to rounding (the sums run in anothe
 seed ``s`` initialises its slice as ``torch.manual_seed(s)`` then PyTorch's default layers
 would, and no parameter is shared. All seeds see the same batches. Training is plain Adam,
 written out here because importing ``torch.optim`` adds to every run's start, with
-cross-entropy and batch statistics; afterwards, batch norm's statistics are those of the
-whole training set, computed exactly, layer by layer. ``benchmarks/notebook06_training.py``
-times the grouping and the import against their baselines.
+cross-entropy and batch statistics; batch norm keeps running statistics as
+``nn.BatchNorm2d`` does (momentum 0.1), and evaluation uses them.
+``benchmarks/notebook06_training.py`` times the grouping and the import against their
+baselines.
 
 - ``train(variant, images, labels, seeds, steps, ...)`` → ``Trained``.
 - ``Trained.logits(x)``: (N, 1, H, W) → (N, len(seeds), 10).
@@ -69,7 +70,7 @@ LAYERS = {
 }
 WIDTHS = (1, 8, 16)
 CLASSES = 10
-EPS = 1e-5  # batch norm's, as nn.BatchNorm2d
+EPS, MOMENTUM = 1e-5, 0.1  # batch norm's, as nn.BatchNorm2d
 ADAM = (0.9, 0.999, 1e-8)
 
 
@@ -123,9 +124,9 @@ class Trained:
     """Networks of one variant, one per seed, trained together.
 
     params: the grouped parameters, seed after seed (``conv1.weight`` (S·8, 1, 3, 3), ...
-    ``fc.weight`` (S, 16, 10)). stats: batch norm's mean and variance per channel, of the
-    training set.
-    seconds: the wall time of training, population statistics included.
+    ``fc.weight`` (S, 16, 10)). stats: batch norm's running mean and variance per channel
+    (``bn1.mean`` ...), kept as ``nn.BatchNorm2d`` keeps them. seconds: the wall time of
+    training.
     """
 
     variant: str
@@ -136,9 +137,8 @@ class Trained:
     steps: int = 0
     seconds: float = 0.0
 
-    def _forward(self, x, collect=None):
-        """Logits (N, S, 10). ``collect``: a dict that receives, layer by layer, the
-        population statistics of ``x`` (which is then the whole training set)."""
+    def _forward(self, x, training=False):
+        """Logits (N, S, 10). Training: batch statistics, and the running ones updated."""
         p, groups = self.params, len(self.seeds)
         stride = 2 if self.variant == "strided" else 1
         h = x
@@ -146,13 +146,9 @@ class Trained:
             # The first layer's groups all read the same one channel: one ordinary
             # convolution with every seed's filters does it.
             h = F.conv2d(h, p[f"conv{i}.weight"], None, stride, 1, 1, 1 if i == 1 else groups)
-            if collect is not None:
-                collect[f"bn{i}.mean"] = h.mean(dim=(0, 2, 3))
-                collect[f"bn{i}.var"] = h.var(dim=(0, 2, 3), unbiased=False)
-            stats = collect if collect is not None else self.stats
             h = F.batch_norm(
-                h, stats.get(f"bn{i}.mean"), stats.get(f"bn{i}.var"), p[f"bn{i}.weight"],
-                p[f"bn{i}.bias"], training=not stats, eps=EPS,
+                h, self.stats[f"bn{i}.mean"], self.stats[f"bn{i}.var"], p[f"bn{i}.weight"],
+                p[f"bn{i}.bias"], training=training, momentum=MOMENTUM, eps=EPS,
             )  # fmt: skip
             h = _down(self.variant, self.blur, F.relu(h))
         pooled = h.mean(dim=(2, 3)).view(len(x), groups, WIDTHS[2])
@@ -251,6 +247,9 @@ def train(
         )
     start = time.perf_counter()
     trained = Trained(variant, seeds, blur if variant == "blur" else None, _init(seeds))
+    for i in (1, 2):  # as nn.BatchNorm2d starts them
+        trained.stats[f"bn{i}.mean"] = torch.zeros(len(seeds) * WIDTHS[i])
+        trained.stats[f"bn{i}.var"] = torch.ones(len(seeds) * WIDTHS[i])
     params = trained.params
     for p in params.values():
         p.requires_grad_(True)
@@ -261,7 +260,7 @@ def train(
         if len(order) < batch_size:
             order = torch.cat([order, torch.randperm(len(images), generator=generator)])
         batch, order = order[:batch_size], order[batch_size:]
-        logits = trained._forward(images[batch])
+        logits = trained._forward(images[batch], training=True)
         target = labels[batch, None].expand(-1, len(seeds))
         loss = F.cross_entropy(logits.transpose(1, 2), target) * len(seeds)
         grads = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
@@ -269,8 +268,6 @@ def train(
             _adam_step(params, grads, moments, step, lr)
     for p in params.values():
         p.requires_grad_(False)
-    with torch.no_grad():
-        trained._forward(images, collect=trained.stats)
     trained.steps = steps
     trained.seconds = time.perf_counter() - start
     return trained
