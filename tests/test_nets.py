@@ -134,16 +134,18 @@ def test_training_is_deterministic(data):
 
 def test_accuracy_by_shift_is_each_members_accuracy_at_each_offset(data):
     split, x = data
-    trained = nets.train("strided", x, split.train_labels, (0, 1), 20)
-    acc = nets.accuracy_by_shift(trained, split.test_images, split.test_labels, 2)
-    assert acc.shape == (2, 5, 5) and acc.dtype == np.float64
     labels = torch.from_numpy(split.test_labels)
-    for s in (0, 1):
-        member = trained.member(s)
-        for dy, dx in digits.shifts(2):
-            with torch.no_grad():
-                guess = member(digits.place(split.test_images, dy, dx)).argmax(dim=1)
-            assert acc[s, 2 + dy, 2 + dx] == (guess == labels).double().mean().item()
+    for variant in ("strided", "max", "blur", "none"):
+        trained = nets.train(variant, x, split.train_labels, (0, 1), 20, blur=blur)
+        acc = nets.accuracy_by_shift(trained, split.test_images, split.test_labels, 3)
+        assert acc.shape == (2, 7, 7) and acc.dtype == np.float64
+        for s in (0, 1):
+            member = trained.member(s)
+            for dy, dx in digits.shifts(3):
+                with torch.no_grad():
+                    guess = member(digits.place(split.test_images, dy, dx)).argmax(dim=1)
+                expected = (guess == labels).double().mean().item()
+                assert acc[s, 3 + dy, 3 + dx] == expected, (variant, s, dy, dx)
 
 
 def test_bad_arguments_name_the_argument_and_the_rule():

@@ -137,22 +137,32 @@ class Trained:
     steps: int = 0
     seconds: float = 0.0
 
-    def _forward(self, x, training=False):
-        """Logits (N, S, 10). Training: batch statistics, and the running ones updated."""
-        p, groups = self.params, len(self.seeds)
+    def _layer(self, i: int, h: torch.Tensor, training: bool) -> torch.Tensor:
+        """Layer ``i``'s convolution, batch norm and ReLU (not its DOWN). Training: batch
+        statistics, and the running ones updated."""
+        p = self.params
         stride = 2 if self.variant == "strided" else 1
-        h = x
-        for i in (1, 2):
-            # The first layer's groups all read the same one channel: one ordinary
-            # convolution with every seed's filters does it.
-            h = F.conv2d(h, p[f"conv{i}.weight"], None, stride, 1, 1, 1 if i == 1 else groups)
-            h = F.batch_norm(
-                h, self.stats[f"bn{i}.mean"], self.stats[f"bn{i}.var"], p[f"bn{i}.weight"],
-                p[f"bn{i}.bias"], training=training, momentum=MOMENTUM, eps=EPS,
-            )  # fmt: skip
-            h = _down(self.variant, self.blur, F.relu(h))
-        pooled = h.mean(dim=(2, 3)).view(len(x), groups, WIDTHS[2])
-        return torch.einsum("nsi,sio->nso", pooled, p["fc.weight"]) + p["fc.bias"]
+        # The first layer's groups all read the same one channel: one ordinary convolution
+        # with every seed's filters does it.
+        groups = 1 if i == 1 else len(self.seeds)
+        h = F.conv2d(h, p[f"conv{i}.weight"], None, stride, 1, 1, groups)
+        h = F.batch_norm(
+            h, self.stats[f"bn{i}.mean"], self.stats[f"bn{i}.var"], p[f"bn{i}.weight"],
+            p[f"bn{i}.bias"], training=training, momentum=MOMENTUM, eps=EPS,
+        )  # fmt: skip
+        return F.relu(h)
+
+    def _after_first_layer(self, h: torch.Tensor, training: bool = False) -> torch.Tensor:
+        h = self._layer(2, _down(self.variant, self.blur, h), training)
+        pooled = _down(self.variant, self.blur, h).mean(dim=(2, 3))
+        pooled = pooled.view(len(h), len(self.seeds), WIDTHS[2])
+        return (
+            torch.einsum("nsi,sio->nso", pooled, self.params["fc.weight"]) + self.params["fc.bias"]
+        )
+
+    def _forward(self, x, training=False):
+        """Logits (N, S, 10)."""
+        return self._after_first_layer(self._layer(1, x, training), training)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
@@ -275,10 +285,28 @@ def train(
 
 def accuracy_by_shift(trained: Trained, images, labels, max_shift: int = digits.MAX_SHIFT):
     """Accuracy (S, 2m + 1, 2m + 1) float64 of each seed's network on ``images`` (N, 8, 8)
-    placed at every offset (dy, dx), |dy|, |dx| <= ``max_shift``: entry [s, m + dy, m + dx]."""
+    placed at every offset (dy, dx), |dy|, |dx| <= ``max_shift``: entry [s, m + dy, m + dx].
+
+    The first layer (a convolution with stride 1, then batch norm and ReLU, all of which
+    commute with a shift) runs once, on the centred digits, and its maps are rolled to each
+    offset: the maps the moved digits would give, since every moved digit stays at least
+    ``BORDER - max_shift`` >= 1 pixel, the convolution's reach, inside the canvas.
+    ``tests/test_nets.py`` compares it with running each moved digit through the network.
+    The strided variant's first convolution has stride 2 and does not commute with a shift
+    of one pixel: it runs on every moved digit.
+    """
     offsets = digits.shifts(max_shift)
-    canvases = torch.cat([digits.place(images, dy, dx) for dy, dx in offsets])
-    predicted = trained.logits(canvases).argmax(dim=-1)  # (len(offsets) · N, S)
+    with torch.no_grad():
+        if trained.variant == "strided":
+            maps = None
+            canvases = torch.cat([digits.place(images, dy, dx) for dy, dx in offsets])
+            predicted = trained.logits(canvases).argmax(dim=-1)  # (len(offsets) · N, S)
+        else:
+            maps = trained._layer(1, digits.place(images), training=False)
+            predicted = torch.cat([
+                trained._after_first_layer(torch.roll(maps, offset, dims=(2, 3))).argmax(-1)
+                for offset in offsets
+            ])  # fmt: skip
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).repeat(len(offsets))
     correct = (predicted == labels[:, None]).double()
     side = 2 * max_shift + 1
