@@ -80,14 +80,18 @@ def _down(variant: str, blur, x: torch.Tensor) -> torch.Tensor:
     if variant == "avg":
         return F.avg_pool2d(x, 2)
     if variant == "blur":
-        return blur(_max_2x2_stride_1(x), stride=2)
+        # Training takes torch's max pooling, whose backward is fast and sends a tie's
+        # gradient to one input; evaluation takes the faster forward of two maxima.
+        stride_1 = F.max_pool2d(x, 2, stride=1) if x.requires_grad else _max_2x2_stride_1(x)
+        return blur(stride_1, stride=2)
     return x  # strided (its convolution downsampled) and none
 
 
 def _max_2x2_stride_1(x: torch.Tensor) -> torch.Tensor:
     """``F.max_pool2d(x, 2, stride=1)``, as two maxima of shifted views: the same values,
     several times faster on CPU for the large batches of evaluation (torch's kernel for
-    stride 1 does not vectorise; ``benchmarks/notebook06_training.py`` measures both)."""
+    stride 1 does not vectorise; ``benchmarks/notebook06_training.py`` measures both). Not
+    for training: ``torch.maximum``'s backward is slower, and splits a tie's gradient."""
     rows = torch.maximum(x[..., :-1, :], x[..., 1:, :])
     return torch.maximum(rows[..., :-1], rows[..., 1:])
 
