@@ -5,6 +5,8 @@
 - ``poolkit.viz.cost``: what each window reads, time against operation counts (notebook 03).
 - ``poolkit.viz.gradients``: gradient-count heatmaps and their explorer (notebook 04).
 - ``poolkit.viz.training``: loss curves and the learning-rate slider (notebook 05).
+- ``poolkit.viz.shifts``: what a trained network sees of a moved digit, and its explorer
+  (notebook 06).
 
 Here: ``show`` (what an ``ipywidgets.Output`` shows, set as its state) and ``interact``
 (``ipywidgets.interact`` drawn that way), how every widget of the course draws without
