@@ -195,3 +195,44 @@ def test_each_variants_layers_are_the_network_it_builds():
         x = torch.zeros(2, 1, 16, 16)
         member = nets.train(variant, x, [0, 1], (0,), 0, blur=blur).member(0)
         assert receptive_field(nets.LAYERS[variant])[-1] == _reach(member), variant
+
+
+def test_operation_counts_are_notebook_03s_for_each_layer():
+    """Each layer's counts against poolkey.cost (03's answer key): conv2d_cost for the
+    convolutions (the blur is one 1-channel convolution per channel), pool2d_cost for the
+    poolings and for global average pooling (one window as large as the map); the shapes
+    against the network's own maps."""
+    from poolkey.cost import conv2d_cost, pool2d_cost
+
+    x = torch.zeros(2, 1, 16, 16)
+    for variant in nets.VARIANTS:
+        rows = nets.operation_counts(variant)
+        member = nets.train(variant, x, [0, 1], (0,), 0, blur=blur).member(0)
+        maps = member.features(torch.zeros(1, 1, 16, 16))
+        ends = [i for i, r in enumerate(rows) if r["layer"].startswith("conv")][1:]
+        block_ends = [rows[i - 1] for i in ends] + [rows[-3]]
+        assert [r["shape"] for r in block_ends] == [tuple(m.shape[1:]) for m in maps], variant
+        shape = (1, 16, 16)
+        for r in rows:
+            c, h, w = shape
+            layer, expected = r["layer"], None
+            if layer.startswith("conv"):
+                stride = 2 if variant == "strided" else 1
+                cost = conv2d_cost(c, r["shape"][0], h, w, 3, stride, 1)
+                expected = {"multiply_adds": cost["multiply_adds"]}
+            elif layer.startswith("blur"):
+                cost = conv2d_cost(1, 1, h, w, 3, 2, 1)
+                expected = {"multiply_adds": c * cost["multiply_adds"]}
+            elif layer.startswith(("max", "average")):
+                mode = "max" if layer.startswith("max") else "avg"
+                stride = int(layer.rsplit(" ", 1)[1])
+                expected = pool2d_cost(c, h, w, 2, stride, mode=mode)
+            elif layer.startswith("global"):
+                expected = pool2d_cost(c, h, w, (h, w), mode="avg")
+            else:
+                expected = {"multiply_adds": c * 10}
+            expected = {op: expected.get(op, 0) for op in nets.OPERATIONS}
+            assert {op: r[op] for op in nets.OPERATIONS} == expected, (variant, layer)
+            shape = r["shape"] if not layer.startswith("global") else (c, 1, 1)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        nets.operation_counts("mean")

@@ -40,6 +40,7 @@ baselines.
   (N, 1, H, W) → (N, 10), with ``.features(x)``, the maps after each DOWN.
 - ``accuracy_by_shift(trained, images, labels, max_shift)``: accuracy at every offset.
 - ``LAYERS[variant]``: its layers as ``(kernel, stride, dilation)``, for receptive fields.
+- ``operation_counts(variant)``: the arithmetic of one image, layer by layer (03's counts).
 """
 
 from __future__ import annotations
@@ -54,7 +55,15 @@ from torch import nn
 
 from poolkit import digits
 
-__all__ = ["LAYERS", "VARIANTS", "Trained", "accuracy_by_shift", "train"]
+__all__ = [
+    "LAYERS",
+    "OPERATIONS",
+    "VARIANTS",
+    "Trained",
+    "accuracy_by_shift",
+    "operation_counts",
+    "train",
+]
 
 VARIANTS = ("max", "avg", "strided", "blur", "none")
 # Each variant's layers up to global pooling, as (kernel, stride, dilation) along one axis:
@@ -285,6 +294,66 @@ def train(
     trained.steps = steps
     trained.seconds = time.perf_counter() - start
     return trained
+
+
+# What each variant does after each convolution block, for operation_counts: (layer, kernel,
+# stride). "blur" is a 3×3 filter on a reflect-padded map (padding 1), stride 2.
+_DOWNS = {
+    "max": [("max pooling", 2, 2)],
+    "avg": [("average pooling", 2, 2)],
+    "strided": [],
+    "blur": [("max pooling", 2, 1), ("blur", 3, 2)],
+    "none": [],
+}
+OPERATIONS = ("multiply_adds", "comparisons", "additions", "divisions")
+
+
+def operation_counts(variant: str, canvas: int = digits.CANVAS) -> list[dict]:
+    """The arithmetic one network does on one ``canvas`` × ``canvas`` image, layer by layer,
+    under notebook 03's conventions: a convolution output costs one multiply-add per weight
+    (padding's zeros included, bias not counted); a max window of n inputs n − 1 comparisons;
+    an average window n − 1 additions and 1 division; global average pooling is an average
+    window as large as the map. Batch norm and ReLU (one operation per element, the same in
+    every variant) are left out. Each row: ``layer``, ``shape`` (C, H, W) of its output and
+    the four counts of ``OPERATIONS``; output sizes are asked of torch
+    (``poolkit.shapes.pool2d_out_hw``)."""
+    from poolkit.shapes import int_in_range, pool2d_out_hw
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    canvas = int_in_range("canvas", canvas, 4)
+    stride = 2 if variant == "strided" else 1
+    rows, channels, hw = [], WIDTHS[0], (canvas, canvas)
+
+    def row(layer, out_channels, out_hw, **counts):
+        rows.append({"layer": layer, "shape": (out_channels, *out_hw),
+                     **{op: counts.get(op, 0) for op in OPERATIONS}})  # fmt: skip
+        return out_channels * out_hw[0] * out_hw[1]
+
+    for i in (1, 2):
+        out_hw = pool2d_out_hw(hw, 3, stride, 1)
+        outputs = WIDTHS[i] * out_hw[0] * out_hw[1]
+        row(f"conv{i} 3×3", WIDTHS[i], out_hw, multiply_adds=outputs * channels * 9)
+        channels, hw = WIDTHS[i], out_hw
+        for layer, kernel, down_stride in _DOWNS[variant]:
+            padding = 1 if layer == "blur" else 0
+            hw = pool2d_out_hw(hw, kernel, down_stride, padding)
+            outputs = channels * hw[0] * hw[1]
+            window = kernel * kernel
+            if layer == "blur":
+                row(f"blur {kernel}×{kernel}, stride {down_stride}", channels, hw,
+                    multiply_adds=outputs * window)  # fmt: skip
+            elif layer == "max pooling":
+                row(f"max pooling {kernel}×{kernel}, stride {down_stride}", channels, hw,
+                    comparisons=outputs * (window - 1))  # fmt: skip
+            else:
+                row(f"average pooling {kernel}×{kernel}, stride {down_stride}", channels, hw,
+                    additions=outputs * (window - 1), divisions=outputs)  # fmt: skip
+    cells = hw[0] * hw[1]
+    row("global average pooling", channels, (1, 1), additions=channels * (cells - 1),
+        divisions=channels)  # fmt: skip
+    row("linear", CLASSES, (1, 1), multiply_adds=channels * CLASSES)
+    return rows
 
 
 def accuracy_by_shift(trained: Trained, images, labels, max_shift: int = digits.MAX_SHIFT):
