@@ -66,16 +66,21 @@ __all__ = [
 ]
 
 VARIANTS = ("max", "avg", "strided", "blur", "none")
+# What each variant does after each convolution block: (layer, kernel, stride). "blur" is the
+# caller's blur (a 3×3 filter on a reflect-padded map, padding 1); the strided variant's
+# convolutions have stride 2 instead. _down runs these; LAYERS and operation_counts read them.
+_DOWNS = {
+    "max": [("max pooling", 2, 2)],
+    "avg": [("average pooling", 2, 2)],
+    "strided": [],
+    "blur": [("max pooling", 2, 1), ("blur", 3, 2)],
+    "none": [],
+}
 # Each variant's layers up to global pooling, as (kernel, stride, dilation) along one axis:
 # what notebook 06's receptive-field exercise reads. Batch norm and ReLU act on one pixel.
-_CONV, _HALVE = (3, 1, 1), (2, 2, 1)
-_BLUR = [(2, 1, 1), (3, 2, 1)]  # max 2×2 stride 1, then the blur's 3×3 filter, stride 2
 LAYERS = {
-    "max": [_CONV, _HALVE, _CONV, _HALVE],
-    "avg": [_CONV, _HALVE, _CONV, _HALVE],
-    "strided": [(3, 2, 1), (3, 2, 1)],
-    "blur": [_CONV, *_BLUR, _CONV, *_BLUR],
-    "none": [_CONV, _CONV],
+    variant: 2 * [(3, 2 if variant == "strided" else 1, 1), *((k, s, 1) for _, k, s in downs)]
+    for variant, downs in _DOWNS.items()
 }
 WIDTHS = (1, 8, 16)
 CLASSES = 10
@@ -84,16 +89,19 @@ ADAM = (0.9, 0.999, 1e-8)
 
 
 def _down(variant: str, blur, x: torch.Tensor) -> torch.Tensor:
-    if variant == "max":
-        return F.max_pool2d(x, 2)
-    if variant == "avg":
-        return F.avg_pool2d(x, 2)
-    if variant == "blur":
-        # Training takes torch's max pooling, whose backward is fast and sends a tie's
-        # gradient to one input; evaluation takes the faster forward of two maxima.
-        stride_1 = F.max_pool2d(x, 2, stride=1) if x.requires_grad else _max_2x2_stride_1(x)
-        return blur(stride_1, stride=2)
-    return x  # strided (its convolution downsampled) and none
+    """The variant's downsampling after a block, as ``_DOWNS`` lists it."""
+    for layer, kernel, stride in _DOWNS[variant]:
+        if layer == "blur":
+            x = blur(x, stride=stride)
+        elif layer == "average pooling":
+            x = F.avg_pool2d(x, kernel, stride)
+        elif stride == 1 and kernel == 2 and not x.requires_grad:
+            # Evaluation takes the faster forward of two maxima; training takes torch's max
+            # pooling, whose backward is fast and sends a tie's gradient to one input.
+            x = _max_2x2_stride_1(x)
+        else:
+            x = F.max_pool2d(x, kernel, stride)
+    return x
 
 
 def _max_2x2_stride_1(x: torch.Tensor) -> torch.Tensor:
@@ -296,15 +304,6 @@ def train(
     return trained
 
 
-# What each variant does after each convolution block, for operation_counts: (layer, kernel,
-# stride). "blur" is a 3×3 filter on a reflect-padded map (padding 1), stride 2.
-_DOWNS = {
-    "max": [("max pooling", 2, 2)],
-    "avg": [("average pooling", 2, 2)],
-    "strided": [],
-    "blur": [("max pooling", 2, 1), ("blur", 3, 2)],
-    "none": [],
-}
 OPERATIONS = ("multiply_adds", "comparisons", "additions", "divisions")
 
 
