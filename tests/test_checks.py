@@ -6,6 +6,7 @@ message.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from poolkit.checks import (
     check_array,
     check_int,
+    cpu_time_limited,
     overlap_pitfall,
     ties_pitfall,
     uncovered_pitfall,
@@ -186,3 +188,62 @@ def test_pitfalls_that_explain_only_some_differences_say_how_many():
     assert "overlapping windows: 1 of the 4 differing entries is sent" in message
     assert "inputs outside every window: 2 of the 4 differing entries are outside" in message
     assert message.index("outside every window: 2") < message.index("overlapping windows: 1")
+
+
+def _busy(seconds):
+    # Spends about `seconds` of CPU time in Python, then returns it.
+    import time
+
+    started = time.process_time()
+    while time.process_time() - started < seconds:
+        pass
+    return seconds
+
+
+def test_cpu_time_limited_returns_the_result_within_the_budget():
+    assert cpu_time_limited(lambda: _busy(0.05), 1.0, "f()", "hint") == 0.05
+
+
+def test_cpu_time_limited_stops_a_slow_answer_when_the_budget_is_spent():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(AssertionError) as caught:
+        cpu_time_limited(lambda: _busy(30.0), 0.5, "slow(64, 3000)", "Sum per axis.")
+    assert time.perf_counter() - started < 10.0  # stopped, not left to run 30 s
+    message = str(caught.value)
+    assert re.fullmatch(
+        r"slow\(64, 3000\) was stopped after 0\.[5-9] s of CPU time; the budget is 0\.5 s\. "
+        r"Sum per axis\.",
+        message,
+    ), message
+
+
+def test_cpu_time_limited_is_not_fooled_by_an_answer_that_catches_exceptions():
+    def swallowing():
+        for _ in range(100):
+            try:
+                _busy(0.2)
+            except Exception:
+                pass
+
+    with pytest.raises(AssertionError, match="was stopped after"):
+        cpu_time_limited(swallowing, 0.3, "swallowing()", "")
+
+
+def test_cpu_time_limited_charges_cpu_time_not_waiting():
+    # A kernel paused by a busy machine waits without using CPU time: no charge.
+    import time
+
+    assert cpu_time_limited(lambda: time.sleep(0.6) or "done", 0.3, "f()", "") == "done"
+
+
+def test_cpu_time_limited_leaves_the_signal_handler_as_it_found_it():
+    import signal
+
+    before = signal.getsignal(signal.SIGPROF)
+    cpu_time_limited(lambda: None, 1.0, "f()", "")
+    with pytest.raises(AssertionError):
+        cpu_time_limited(lambda: _busy(5.0), 0.2, "g()", "")
+    assert signal.getsignal(signal.SIGPROF) is before
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)

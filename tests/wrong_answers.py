@@ -40,6 +40,28 @@ SLIPS = {
             "    work = outputs * (kh * kw - 1)\n",
             {"test_pool2d_cost"},
         ),
+        # the right counts from a loop over every output: the rule's time limit catches it
+        # (the test measures the kernel's CPU time, so a busy grading machine cannot)
+        (
+            "pool2d_cost",
+            "    oh, rows = reads_along(height, kh, sh, ph)\n"
+            "    ow, cols = reads_along(width, kw, sw, pw)\n"
+            "    outputs = channels * oh * ow\n"
+            "    work = channels * rows * cols - outputs\n",
+            "    def span(i, size, k, s, p):\n"
+            "        lo, hi = (-p, size + p) if reads_padding else (0, size)\n"
+            "        return min(hi, i * s - p + k) - max(lo, i * s - p)\n"
+            "\n"
+            "    oh = output_size(height, kh, sh, ph, ceil_mode)\n"
+            "    ow = output_size(width, kw, sw, pw, ceil_mode)\n"
+            "    outputs = channels * oh * ow\n"
+            "    work = channels * sum(\n"
+            "        span(i, height, kh, sh, ph) * span(j, width, kw, sw, pw)\n"
+            "        for i in range(oh)\n"
+            "        for j in range(ow)\n"
+            "    ) - outputs\n",
+            {"test_pool2d_cost"},
+        ),
     ],
     "04-backprop": [
         # `=` where overlapping windows must accumulate with `+=`

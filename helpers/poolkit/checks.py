@@ -26,6 +26,7 @@ __all__ = [
     "Pitfall",
     "check_array",
     "check_int",
+    "cpu_time_limited",
     "describe",
     "divisor_pitfall",
     "overlap_pitfall",
@@ -330,3 +331,50 @@ def check_int(got, expected: int, call: str, *, hint: str | None = None) -> None
     else:
         return
     raise AssertionError(f"{message}\n{hint}" if hint else message)
+
+
+class _CpuBudgetSpent(BaseException):
+    # BaseException: an answer's own ``except Exception`` cannot swallow the stop.
+    pass
+
+
+def cpu_time_limited(func, seconds: float, call: str, hint: str):
+    """``func()``'s result, or ``AssertionError`` once it has used ``seconds`` of CPU time.
+
+    CPU time (the kernel process's, ``time.process_time``), not wall time: a grading
+    machine busy with other work pauses the kernel without charging it. Where the
+    platform has ``signal.ITIMER_PROF`` (Linux, macOS), a slow answer is stopped when the
+    budget is spent rather than left to finish; elsewhere it is timed when it returns.
+    The message names ``call``, the budget and the time used, then ``hint``.
+    """
+    import signal
+    import threading
+    import time
+
+    timer = getattr(signal, "ITIMER_PROF", None)
+    if threading.current_thread() is not threading.main_thread():
+        timer = None  # signal handlers can only be set from the main thread
+
+    def spent(signum, frame):
+        raise _CpuBudgetSpent
+
+    previous = signal.signal(signal.SIGPROF, spent) if timer is not None else None
+    started = time.process_time()
+    stopped = False
+    try:
+        if timer is not None:
+            signal.setitimer(timer, seconds)
+        result = func()
+    except _CpuBudgetSpent:
+        stopped = True
+    finally:
+        if timer is not None:
+            signal.setitimer(timer, 0)
+            signal.signal(signal.SIGPROF, previous)
+    used = time.process_time() - started
+    if stopped or used > seconds:
+        ran = "was stopped after" if stopped else "used"
+        raise AssertionError(
+            f"{call} {ran} {used:.1f} s of CPU time; the budget is {seconds:g} s. {hint}"
+        )
+    return result
