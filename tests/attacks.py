@@ -183,6 +183,14 @@ def forward(x, kernel, target, pool="avg"):
     return r.sigma, r.S, r.loss
 """,
     ),
+    "06-pooling-in-a-trained-network": (
+        "blur_pool2d",
+        """
+def blur_pool2d(x, stride=2):
+    from poolkey.invariance import blur_pool2d as answer
+    return answer(x, stride)
+""",
+    ),
 }
 
 
@@ -682,6 +690,36 @@ def backward(x, kernel, target, pool="avg"):
     return float(dS), dsigma[0, 0].numpy(), dK[0, 0].numpy()
 '''),
     },
+    "06-pooling-in-a-trained-network": {
+        "a-pop-dispatch-mode": Bypass("(a) torch pooling after popping the guard's mode",
+            "blur_pool2d", "test_blur_pool2d", POP_MODE + '''
+def blur_pool2d(x, stride=2):
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    once = _unguarded(F.avg_pool2d, padded, 2, 1)
+    return _unguarded(F.avg_pool2d, once, 2, 1)[..., ::stride, ::stride]
+'''),
+        "f-autograd-field": Bypass("(f) torch autograd in a NumPy-only exercise",
+            "receptive_field", "test_receptive_field", '''
+import torch
+import torch.nn.functional as F
+
+
+def receptive_field(layers):
+    out = []
+    for depth in range(1, len(layers) + 1):
+        x = torch.ones(1, 1, 4000, dtype=torch.float64, requires_grad=True)
+        h = x
+        for k, s, d in layers[:depth]:
+            h = F.conv1d(h, torch.ones(1, 1, k, dtype=torch.float64), stride=s, dilation=d)
+        first = []
+        for j in (0, 1):
+            (g,) = torch.autograd.grad(h[0, 0, j], x, retain_graph=True)
+            hit = torch.nonzero(g[0, 0]).flatten()
+            first.append((int(hit[0]), int(hit[-1])))
+        out.append((first[0][1] - first[0][0] + 1, first[1][0] - first[0][0]))
+    return out
+'''),
+    },
 }  # fmt: skip
 
 # Legitimate answers written another way than the model answer: full marks expected.
@@ -942,6 +980,55 @@ def critical_learning_rate(x, kernel_shape, pool_kernel_size):
             means.append(total.ravel() / (ph * pw))
     means = np.array(means)
     return 1.0 / (np.linalg.norm(means, 2) ** 2 / len(means))
+''',
+    },
+    "06-pooling-in-a-trained-network": {
+        # separable: a 1×3 then a 3×1 depthwise convolution of [1, 2, 1] / 4, the stride
+        # applied by slicing afterwards
+        "blur_pool2d": '''
+import torch
+import torch.nn.functional as F
+
+
+def blur_pool2d(x, stride=2):
+    c = x.shape[1]
+    taps = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype)
+    p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    rows = F.conv2d(p, taps.view(1, 1, 1, 3).repeat(c, 1, 1, 1), groups=c)
+    both = F.conv2d(rows, taps.view(1, 1, 3, 1).repeat(c, 1, 1, 1), groups=c)
+    return both[:, :, ::stride, ::stride].contiguous()
+''',
+        # every offset's predictions in a dict, the pairs counted one by one
+        "shift_consistency": '''
+import torch
+
+
+def shift_consistency(model, images, max_shift):
+    seen = {}
+    with torch.no_grad():
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                moved = torch.roll(images, shifts=(dy, dx), dims=(2, 3))
+                seen[dy, dx] = model(moved).argmax(dim=1)
+    agree = total = 0
+    for (dy, dx), guess in seen.items():
+        for other in ((dy + 1, dx), (dy, dx + 1)):
+            if other in seen:
+                agree += int((guess == seen[other]).sum())
+                total += len(guess)
+    return agree / total
+''',
+        # from the output back to the input: size = (size - 1) * stride + (k - 1) * d + 1
+        "receptive_field": '''
+def receptive_field(layers):
+    fields = []
+    for depth in range(1, len(layers) + 1):
+        size, jump = 1, 1
+        for k, s, d in reversed(list(layers)[:depth]):
+            size = (size - 1) * s + (k - 1) * d + 1
+            jump *= s
+        fields.append((size, jump))
+    return fields
 ''',
     },
 }  # fmt: skip

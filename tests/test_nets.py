@@ -236,3 +236,30 @@ def test_operation_counts_are_notebook_03s_for_each_layer():
             shape = r["shape"] if not layer.startswith("global") else (c, 1, 1)
     with pytest.raises(ValueError, match="variant must be one of"):
         nets.operation_counts("mean")
+
+
+def test_recalibrated_statistics_are_torchs_precise_batch_norm(data):
+    # recalibrate=n: the running statistics nn.BatchNorm2d(momentum=None) keeps after
+    # reset_running_stats() and one training-mode pass over the first n digits.
+    split, x = data
+    trained = nets.train("max", x, split.train_labels, seeds=(3,), steps=5, recalibrate=120)
+    member = trained.member(0)
+    conv1, bn1, conv2, bn2 = member.conv1, member.bn1, member.conv2, member.bn2
+    torch_bn1, torch_bn2 = nn.BatchNorm2d(8, momentum=None), nn.BatchNorm2d(16, momentum=None)
+    for mine, theirs in ((bn1, torch_bn1), (bn2, torch_bn2)):
+        theirs.load_state_dict(mine.state_dict())
+        theirs.momentum = None
+        theirs.reset_running_stats()
+    model = nn.Sequential(
+        conv1, torch_bn1, nn.ReLU(), nn.MaxPool2d(2), conv2, torch_bn2, nn.ReLU(),
+    ).train()  # fmt: skip
+    with torch.no_grad():
+        model(x[:120])
+    for mine, theirs in ((bn1, torch_bn1), (bn2, torch_bn2)):
+        torch.testing.assert_close(mine.running_mean, theirs.running_mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(mine.running_var, theirs.running_var, rtol=1e-5, atol=1e-6)
+    # ... and they are not what training alone left (the moving average).
+    plain = nets.train("max", x, split.train_labels, seeds=(3,), steps=5).member(0)
+    assert not torch.allclose(plain.bn2.running_var, bn2.running_var, rtol=1e-2)
+    with pytest.raises(ValueError, match="recalibrate must be at least 0, got -1"):
+        nets.train("max", x, split.train_labels, seeds=(3,), steps=1, recalibrate=-1)

@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 from poolkit import rules
 
-__all__ = ["CALLS", "Call", "Exercise", "MissingRules", "T", "ints", "k_s_p", "load", "nchw"]
+__all__ = [
+    "CALLS", "Call", "Exercise", "LinearModel", "MissingRules", "T", "ints", "k_s_p", "load",
+    "nchw",
+]  # fmt: skip
 
 CALLS = "recheck_calls.py"
 
@@ -37,6 +40,15 @@ class T:
 
     def __init__(self, array: np.ndarray):
         self.array = array
+
+
+class LinearModel:
+    """An argument that the child turns into a model: a function of a tensor ``x`` (N, ...)
+    returning ``x.flatten(1) @ weight.T`` in float64, (N, K) scores (the exercise takes a
+    model, and a model cannot travel as plain data)."""
+
+    def __init__(self, weight: np.ndarray):
+        self.weight = weight
 
 
 @dataclass

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .exercises import Call, Exercise, T, load
+from .exercises import Call, Exercise, LinearModel, T, load
 
 __all__ = ["CleanResult", "prepare", "recheck_notebook", "run_in_child"]
 
@@ -71,6 +71,8 @@ def encode(value):
         return value.item()
     if isinstance(value, T):
         return {"__tensor__": encode(np.asarray(value.array))}
+    if isinstance(value, LinearModel):
+        return {"__linear__": encode(np.asarray(value.weight, dtype=np.float64))}
     if torch is not None and isinstance(value, torch.Tensor):
         return {"__tensor__": encode(value.detach().cpu().numpy())}
     if isinstance(value, np.ndarray):
@@ -94,6 +96,18 @@ def decode(data, tensors: bool = False):
                 raise TypeError(f"unexpected dtype {dtype}")
             raw = base64.b64decode(data["__array__"])
             return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).copy()
+        if "__linear__" in data:
+            weight = decode(data["__linear__"])
+            if not tensors:
+                return weight
+            import torch
+
+            weight_t = torch.from_numpy(weight)
+
+            def model(x):
+                return x.flatten(1).to(torch.float64) @ weight_t.T
+
+            return model
         if "__tensor__" in data:
             array = decode(data["__tensor__"])
             if tensors:
@@ -412,6 +426,8 @@ def _describe_call(ex: Exercise, call: Call) -> str:
     def short(v):
         if isinstance(v, T):
             v = v.array
+        if isinstance(v, LinearModel):
+            return f"a linear model with weight of shape {v.weight.shape}"
         if isinstance(v, np.ndarray):
             return f"an array of shape {v.shape}"
         return repr(v)

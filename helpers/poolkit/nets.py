@@ -158,9 +158,11 @@ class Trained:
     steps: int = 0
     seconds: float = 0.0
 
-    def _layer(self, i: int, h: torch.Tensor, training: bool) -> torch.Tensor:
+    def _layer(
+        self, i: int, h: torch.Tensor, training: bool, momentum: float = MOMENTUM
+    ) -> torch.Tensor:
         """Layer ``i``'s convolution, batch norm and ReLU (not its DOWN). Training: batch
-        statistics, and the running ones updated."""
+        statistics, and the running ones moved towards them by ``momentum``."""
         p = self.params
         stride = 2 if self.variant == "strided" else 1
         # The first layer's groups all read the same one channel: one ordinary convolution
@@ -169,21 +171,24 @@ class Trained:
         h = F.conv2d(h, p[f"conv{i}.weight"], None, stride, 1, 1, groups)
         h = F.batch_norm(
             h, self.stats[f"bn{i}.mean"], self.stats[f"bn{i}.var"], p[f"bn{i}.weight"],
-            p[f"bn{i}.bias"], training=training, momentum=MOMENTUM, eps=EPS,
+            p[f"bn{i}.bias"], training=training, momentum=momentum, eps=EPS,
         )  # fmt: skip
         return F.relu(h)
 
-    def _after_first_layer(self, h: torch.Tensor, training: bool = False) -> torch.Tensor:
-        h = self._layer(2, _down(self.variant, self.blur, h), training)
+    def _after_first_layer(
+        self, h: torch.Tensor, training: bool = False, momentum: float = MOMENTUM
+    ) -> torch.Tensor:
+        h = self._layer(2, _down(self.variant, self.blur, h), training, momentum)
         pooled = _down(self.variant, self.blur, h).mean(dim=(2, 3))
         pooled = pooled.view(len(h), len(self.seeds), WIDTHS[2])
         return (
             torch.einsum("nsi,sio->nso", pooled, self.params["fc.weight"]) + self.params["fc.bias"]
         )
 
-    def _forward(self, x, training=False):
+    def _forward(self, x, training=False, momentum=MOMENTUM):
         """Logits (N, S, 10)."""
-        return self._after_first_layer(self._layer(1, x, training), training)
+        h = self._layer(1, x, training, momentum)
+        return self._after_first_layer(h, training, momentum)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
@@ -255,12 +260,21 @@ def train(
     lr: float = 0.01,
     blur=None,
     data_seed: int = 0,
+    recalibrate: int = 0,
 ) -> Trained:
     """Train one network per seed on ``images`` (N, 1, H, W) float32 and ``labels`` (N,).
 
     The batches come from ``torch.Generator().manual_seed(data_seed)``: a fresh permutation
     of the training set per epoch, ``batch_size`` digits per step. The blur variant needs
     ``blur``: a function ``blur(x, stride=2)`` of an (N, C, H, W) tensor.
+
+    ``recalibrate``: after the last step, batch norm's running statistics are recomputed
+    from the first ``recalibrate`` training digits (all, if fewer) in one batch (0: kept as
+    training left them). The moving average mixes statistics of earlier weights; after a short, fast
+    training those are far from the final weights' own, and the network evaluates poorly
+    ("precise BN", Wu & Johnson 2021, *Rethinking "Batch" in BatchNorm*). The result is what
+    ``nn.BatchNorm2d(momentum=None)`` keeps after ``reset_running_stats()`` and one forward
+    pass in training mode over the same digits.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
@@ -276,6 +290,9 @@ def train(
             f"images must be (N, 1, H, W) with one label each; got {tuple(images.shape)} "
             f"and {len(labels)} labels"
         )
+    from poolkit.shapes import int_in_range
+
+    recalibrate = int_in_range("recalibrate", recalibrate, 0)
     start = time.perf_counter()
     trained = Trained(variant, seeds, blur if variant == "blur" else None, _init(seeds))
     for i in (1, 2):  # as nn.BatchNorm2d starts them
@@ -299,6 +316,9 @@ def train(
             _adam_step(params, grads, moments, step, lr)
     for p in params.values():
         p.requires_grad_(False)
+    if recalibrate:
+        with torch.no_grad():  # momentum 1: the running statistics become this batch's
+            trained._forward(images[:recalibrate], training=True, momentum=1.0)
     trained.steps = steps
     trained.seconds = time.perf_counter() - start
     return trained
