@@ -993,8 +993,8 @@ import torch.nn.functional as F
 def blur_pool2d(x, stride=2):
     c = x.shape[1]
     taps = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype)
-    p = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    rows = F.conv2d(p, taps.view(1, 1, 1, 3).repeat(c, 1, 1, 1), groups=c)
+    wide = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    rows = F.conv2d(wide, taps.view(1, 1, 1, 3).repeat(c, 1, 1, 1), groups=c)
     both = F.conv2d(rows, taps.view(1, 1, 3, 1).repeat(c, 1, 1, 1), groups=c)
     return both[:, :, ::stride, ::stride].contiguous()
 ''',
@@ -1012,9 +1012,9 @@ def shift_consistency(model, images, max_shift):
                 seen[dy, dx] = model(moved).argmax(dim=1)
     agree = total = 0
     for (dy, dx), guess in seen.items():
-        for other in ((dy + 1, dx), (dy, dx + 1)):
-            if other in seen:
-                agree += int((guess == seen[other]).sum())
+        for below_or_right in ((dy + 1, dx), (dy, dx + 1)):
+            if below_or_right in seen:
+                agree += int((guess == seen[below_or_right]).sum())
                 total += len(guess)
     return agree / total
 ''',

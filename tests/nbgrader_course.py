@@ -79,15 +79,16 @@ def is_test(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
-def regions(source: str, begin: str, end: str) -> list[str]:
-    """The lines strictly between ``begin`` and ``end`` markers."""
-    out, inside = [], False
+def regions(source: str, begin: str, end: str, *, inside: bool = True) -> list[str]:
+    """The lines strictly between ``begin`` and ``end`` markers (``inside=False``: the
+    lines outside them, markers left out)."""
+    out, within = [], False
     for line in source.splitlines():
         if begin in line:
-            inside = True
+            within = True
         elif end in line:
-            inside = False
-        elif inside:
+            within = False
+        elif within == inside:
             out.append(line)
     return out
 
@@ -103,10 +104,9 @@ def secret_lines(solution_nb, kind: str) -> set[str]:
     for cell in solution_nb.cells:
         if cell.cell_type != "code":
             continue
-        inner = regions(cell.source, begin, end)
-        secret += inner
-        inner_set = set(inner)
-        public += [line for line in cell.source.splitlines() if line not in inner_set]
+        secret += regions(cell.source, begin, end)
+        # A line that the visible part of a cell repeats (a test's `call = ...`) is public.
+        public += regions(cell.source, begin, end, inside=False)
     public_text = {" ".join(line.split()) for line in public}
     keep = set()
     for line in secret:

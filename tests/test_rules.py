@@ -493,3 +493,13 @@ def test_the_line_count_of_a_vectorised_exercise_cannot_be_dodged():
     assert lines is None and error == "RuntimeError: interpreter creation failed"
     refused = {n: e for n, (_, _, e) in got.items() if e and "not allowed in this exercise" in e}
     assert refused.keys() == got.keys(), {n: v for n, v in got.items() if n not in refused}
+
+
+def test_every_module_of_the_answer_key_is_switched_off_by_name():
+    # The in-kernel guard switches off the functions of the modules it names; "poolkey.*"
+    # covers the imports, but a module missing here keeps its functions callable in the
+    # kernel (06's poolkey.invariance was, until this test).
+    modules = {f"poolkey.{p.stem}" for p in (REPO / "helpers" / "poolkey").glob("*.py")}
+    modules.discard("poolkey.__init__")
+    assert modules
+    assert modules <= set(rules.ANSWER_KEY_MODULES)

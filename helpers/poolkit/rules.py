@@ -63,6 +63,7 @@ ANSWER_KEY_MODULES = (
     "poolkey.cost",
     "poolkey.constructions",
     "poolkey.worked_example",
+    "poolkey.invariance",
     "poolkit.shapes",
     "poolkit.constructions",
 )
