@@ -436,7 +436,7 @@ import torch.nn.functional as F
 def _unguarded(f, *args):
     popped = []  # pop every dispatch mode off torch's stack (the in-kernel guard is one)
     while torch._C._len_torch_dispatch_stack():
-        popped.append(torch._C._pop_torch_dispatch_stack())
+        popped.append(torch._C._pop_torch_dispatch_stack(None))  # torch 2.13: one argument
     try:
         return f(*args)
     finally:
@@ -718,6 +718,124 @@ def receptive_field(layers):
             first.append((int(hit[0]), int(hit[-1])))
         out.append((first[0][1] - first[0][0] + 1, first[1][0] - first[0][0]))
     return out
+'''),
+        # found by the attack review of 06: torch imported through importlib's pure-Python
+        # __import__ (no "import" audit event) and torch._C loaded under another name
+        "g-torch-by-importlib": Bypass("(g) torch smuggled past the import hook",
+            "receptive_field", "test_receptive_field", '''
+import sys
+
+
+def _torch():
+    """torch, even where importing it is refused: the refusal is an audit hook on the
+    import statement; importlib's pure-Python __import__ raises no such event, and torch._C
+    is created under another name."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"]
+    import _imp
+    import builtins
+    import ctypes
+    import glob
+    import importlib
+    import importlib.machinery
+    import importlib.util
+    import os
+
+    so = [f for p in sys.path for f in glob.glob(os.path.join(p, "torch", "_C.*.so"))][0]
+
+    class Loader:
+        def create_module(self, spec):
+            return _imp.create_dynamic(importlib.util.spec_from_file_location("notorch._C", so))
+
+        def exec_module(self, module):
+            _imp.exec_dynamic(module)
+
+    class Finder:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "torch._C":
+                return importlib.machinery.ModuleSpec(name, Loader(), origin=so)
+            return None
+
+    cdll = ctypes.CDLL
+    sys.meta_path.insert(0, Finder)
+    builtins.__import__ = importlib.__import__  # left in place: torch imports lazily later
+    ctypes.CDLL = lambda *a, **k: None  # torch preloads a library with ctypes
+    try:
+        return importlib.import_module("torch")
+    finally:
+        ctypes.CDLL = cdll
+        sys.meta_path.remove(Finder)
+
+
+def _autograd_fields(torch, layers):
+    from torch.autograd import Variable
+
+    F = torch.nn.functional
+    out = []
+    for depth in range(1, len(layers) + 1):
+        x = torch.ones(1, 1, 3000, dtype=torch.float64, requires_grad=True)
+        h = x
+        for k, s, d in layers[:depth]:
+            h = F.conv1d(h, torch.ones(1, 1, k, dtype=torch.float64), stride=s, dilation=d)
+        first = []
+        for j in (0, 1):
+            seed = torch.zeros_like(h)
+            seed[0, 0, j] = 1.0
+            (g,) = Variable._execution_engine.run_backward(
+                (h,), (seed,), True, False, (x,), True, False
+            )
+            hit = torch.nonzero(g[0, 0]).flatten()
+            first.append((int(hit[0]), int(hit[-1])))
+        out.append((first[0][1] - first[0][0] + 1, first[1][0] - first[0][0]))
+    return out
+
+
+def receptive_field(layers):
+    torch = _torch()
+    popped = []  # the in-kernel guard's dispatch mode, if any
+    while torch._C._len_torch_dispatch_stack():
+        popped.append(torch._C._pop_torch_dispatch_stack(None))
+    try:
+        return _autograd_fields(torch, list(layers))
+    finally:
+        for mode in reversed(popped):
+            torch._C._push_on_torch_dispatch_stack(mode)
+'''),
+        # found by the attack review of 06: adaptive average pooling compiled again from
+        # torch's own Python decomposition (the loaded function's body is swapped, the file
+        # was readable)
+        "h-decomposition-recompiled": Bypass("(h) torch's pooling decomposition recompiled",
+            "blur_pool2d", "test_blur_pool2d", '''
+import ast
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+def _from_torch_source(name):
+    """torch's own Python decomposition of a pooling operator, compiled again from its file
+    (the grader swapped the body of the loaded function, not the file on disk)."""
+    module = sys.modules["torch._decomp.decompositions"]
+    with open(module.__file__) as f:
+        tree = ast.parse(f.read())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    node.decorator_list = []
+    namespace = dict(module.__dict__)
+    exec(compile(ast.Module([node], []), module.__file__, "exec"), namespace)
+    return namespace[name]
+
+
+_adaptive_avg_pool2d = _from_torch_source("adaptive_avg_pool2d")
+
+
+def blur_pool2d(x, stride=2):
+    p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    h, w = p.shape[-2:]
+    once = _adaptive_avg_pool2d(p, (h - 1, w - 1))  # = avg_pool2d(p, 2, stride=1)
+    twice = _adaptive_avg_pool2d(once, (h - 2, w - 2))
+    return twice[..., ::stride, ::stride].contiguous()
 '''),
     },
 }  # fmt: skip
@@ -1018,13 +1136,15 @@ def shift_consistency(model, images, max_shift):
                 total += len(guess)
     return agree / total
 ''',
-        # from the output back to the input: size = (size - 1) * stride + (k - 1) * d + 1
+        # from the output back to the input: size = (size - 1) * stride + (k - 1) * d + 1;
+        # layers.copy() is a list method (the contract promises a list: the clean re-check
+        # once passed a tuple, and this answer lost its points)
         "receptive_field": '''
 def receptive_field(layers):
-    fields = []
-    for depth in range(1, len(layers) + 1):
+    fields, stack = [], layers.copy()
+    for depth in range(1, len(stack) + 1):
         size, jump = 1, 1
-        for k, s, d in reversed(list(layers)[:depth]):
+        for k, s, d in reversed(stack[:depth]):
             size = (size - 1) * s + (k - 1) * d + 1
             jump *= s
         fields.append((size, jump))

@@ -90,6 +90,16 @@ def test_honest_submissions_get_exactly_their_points(graded):
         assert got[f"wrong-{index}"] == expected
 
 
+def _own_lines(graded, student: str) -> set[str]:
+    """The normalised lines of a student's submitted notebook (none if it cannot be read)."""
+    path = graded.root / "grading/submitted" / student / graded.assignment
+    try:
+        nb = nbformat.read(path / f"{graded.assignment}.ipynb", as_version=4)
+    except Exception:  # noqa: BLE001 (an attack's file need not be a notebook)
+        return set()
+    return normalised_lines("\n".join(c.source for c in nb.cells))
+
+
 def test_no_feedback_shows_hidden_tests_and_the_blank_one_says_why(graded):
     solution = nbformat.read(notebook_path(REPO, "solutions", graded.assignment), as_version=4)
     hidden = secret_lines(solution, "hidden")
@@ -102,7 +112,9 @@ def test_no_feedback_shows_hidden_tests_and_the_blank_one_says_why(graded):
     honest = [s for s in graded.students if not s.startswith("attack-")]
     assert set(honest) <= {page.parts[-3] for page in pages}
     for page in pages:
-        leaked = hidden & normalised_lines(html_text(page))
+        # A line the student wrote themselves (an answer may repeat a hidden test's line,
+        # say `p = F.pad(x, (1, 1, 1, 1), mode="reflect")`) is theirs, not a leak.
+        leaked = (hidden - _own_lines(graded, page.parts[-3])) & normalised_lines(html_text(page))
         assert not leaked, f"{page.parts[-3]}'s feedback shows hidden tests: {sorted(leaked)[:3]}"
     blank = graded.root / "grading/feedback/blank" / graded.assignment
     assert "NotImplementedError" in html_text(blank / f"{graded.assignment}.html")

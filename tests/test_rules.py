@@ -503,3 +503,13 @@ def test_every_module_of_the_answer_key_is_switched_off_by_name():
     modules.discard("poolkey.__init__")
     assert modules
     assert modules <= set(rules.ANSWER_KEY_MODULES)
+
+
+def test_the_clean_recheck_passes_lists_as_lists_and_tuples_as_tuples():
+    # A contract that promises a list must get one: an answer may call list methods.
+    from poolgrader.recheck import decode, encode
+
+    value = [(3, 1, 1), [2, 2, 1]]
+    back = decode(encode(value))
+    assert back == value
+    assert type(back) is list and type(back[0]) is tuple and type(back[1]) is list

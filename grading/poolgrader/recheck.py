@@ -32,6 +32,7 @@ import ast
 import base64
 import hashlib
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -80,7 +81,9 @@ def encode(value):
             raise TypeError("an array of Python objects")
         data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
         return {"__array__": data, "dtype": value.dtype.str, "shape": list(value.shape)}
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, list):  # kept apart from tuples: an answer may need list methods
+        return {"__list__": [encode(v) for v in value]}
+    if isinstance(value, tuple):
         return {"__seq__": [encode(v) for v in value]}
     if isinstance(value, dict):
         return {"__dict__": [[str(k), encode(v)] for k, v in value.items()]}
@@ -117,6 +120,8 @@ def decode(data, tensors: bool = False):
             return array
         if "__seq__" in data:
             return tuple(decode(v, tensors) for v in data["__seq__"])
+        if "__list__" in data:
+            return [decode(v, tensors) for v in data["__list__"]]
         if "__dict__" in data:
             return {k: decode(v, tensors) for k, v in data["__dict__"]}
         raise TypeError("unknown data")
@@ -267,15 +272,53 @@ def prepare(job: dict):
             or (name.startswith("poolkit.") and name not in allowed)
         )
 
+    # Files no answer may read, since a module's source can be compiled again without an
+    # "import" event (importlib's pure-Python __import__ raises none): the answer key's, and
+    # where torch is refused, torch's; elsewhere those of torch's Python kernels (a pooling
+    # decomposition compiled again from torch/_decomp). Found by the attack review of 06.
+    hidden = _source_dirs(("poolkey", *(_NOT_NUMPY if profile["numpy_only"] else _PYTHON_KERNELS)))
+    realpath, fspath = os.path.realpath, os.fspath
+
     def hook(event: str, args: tuple) -> None:
         if event == "import" and refused(args[0]):
             raise ImportError(f"{args[0]} is not available in this exercise; the rule is: {why}")
+        if event == "open" and isinstance(args[0], (str, bytes)):
+            try:
+                full = realpath(fspath(args[0]))
+            except (TypeError, ValueError, OSError):
+                return
+            if isinstance(full, bytes):
+                full = full.decode(errors="replace")
+            if full.startswith(hidden):
+                raise PermissionError(
+                    f"{args[0]!r} is not available in this exercise; the rule is: {why}"
+                )
 
     sys.addaudithook(hook)
     for name in list(sys.modules):  # answer-key modules the zygote may hold: gone
         if refused(name) and not name.startswith("torch") and name.partition(".")[0] not in blocked:
             del sys.modules[name]
     return _count_lines(why) if profile.get("count_lines") else None
+
+
+def _source_dirs(names) -> tuple[str, ...]:
+    """The real paths of the named packages' folders (with a trailing separator) and of the
+    named modules' files, found without importing a top-level package that is absent."""
+    import importlib.util
+
+    out = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            out += [os.path.realpath(p) + os.sep for p in spec.submodule_search_locations]
+        elif spec.origin and spec.origin not in ("built-in", "frozen"):
+            out.append(os.path.realpath(spec.origin))
+    return tuple(out)
 
 
 # Attributes whose reading hands out a frame, and with it the frame's trace function.
