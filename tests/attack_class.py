@@ -5,8 +5,8 @@ modules that read it: ``test_grading_attacks.py`` (every assignment) and
 ``test_course_feedback.py`` (04's tie-sharing wrong answer, whose feedback page it reads).
 The class: correct, blank, wrong (``tests/wrong_answers.py``) and partly-correct
 submissions next to the attack corpus (``tests/attacks.py``: every attack on the notebook's
-own tests and rules, and its share of the attacks on the grader's machinery) and the rule
-bypasses with the legitimate answers written another way.
+own tests and rules and, in MACHINERY_CLASS, every attack on the grader's machinery) and
+the rule bypasses with the legitimate answers written another way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import poolkit
-from attacks import bypasses, class_share, write_submission
+from attacks import MACHINERY_CLASS, bypasses, class_share, write_submission
 from nbgrader_course import (
     BIN,
     filled_release,
@@ -36,6 +36,11 @@ TIMEOUT = "5"  # seconds per cell: the hanging attacks wait this long
 # ... except where a solution's own cell needs more: 06 trains fifteen networks in one cell
 # (6.4-8.0 s alone on a 2-core machine, measured; a loaded class doubles that).
 TIMEOUTS = {"06-pooling-in-a-trained-network": "30"}
+# Workers per class: two where the attacks on the machinery are graded (a memory or fork
+# bomb next to another student's kernel), one elsewhere. A second worker costs a zygote and
+# the re-check's processes of its own (about 10 s of CPU at start), and the suite's other
+# xdist worker keeps the second core busy anyway.
+WORKERS = {MACHINERY_CLASS: "2"}
 
 
 def tree_hash(folder: Path) -> str:
@@ -49,7 +54,7 @@ def grade(root: Path, assignment: str, *args: str) -> subprocess.CompletedProces
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
         [sys.executable, "-m", "poolgrader", "autograde", assignment, "--timeout",
-         TIMEOUTS.get(assignment, TIMEOUT), *args],
+         TIMEOUTS.get(assignment, TIMEOUT), "--workers", WORKERS.get(assignment, "1"), *args],
         cwd=root, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 

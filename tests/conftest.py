@@ -5,11 +5,12 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - nbval's cells of one notebook share a kernel, so a notebook is one group;
 - the browser tests share one JupyterLab server and one Chromium: one group;
 - the two slow grading modules build a class per assignment, so they are split by
-  assignment (each group builds its own), and those groups come first, alternating
-  between the two modules, so that a long group does not end the run;
+  assignment, one group per assignment holding both modules' tests of it: the two classes
+  start from one generated course (``generated``, built once per worker: about 6 s each);
+  those groups come first, the last notebook's first (06's class, which trains networks
+  for every student, is the longest), so that a long group does not end the run;
 - ``tests/test_course_feedback.py`` reads 04's mixed class (``poolgraded``, built once
-  per worker): it joins the group of ``tests/test_grading_attacks.py`` for 04, so that
-  class is graded once, not twice;
+  per worker): it joins 04's group, so that class is graded once, not twice;
 - ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
   ``tests/test_grading_faults.py`` (a class graded while processes are killed) and
   ``tests/test_grading_postgres.py`` (a class graded in shards into a real PostgreSQL) are a
@@ -59,9 +60,9 @@ NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
              "tests/test_grading_cli.py", "tests/test_grading_faults.py",
              "tests/test_grading_report.py", "tests/test_grading_postgres.py",
              "tests/test_course_feedback.py", "tests/test_student_kit.py")  # fmt: skip
-# Modules that read another module's graded class join its group: module -> (the module
-# whose group it joins, assignment).
-SHARES_CLASS = {"tests/test_course_feedback.py": ("tests/test_grading_attacks.py", "04-backprop")}
+# Modules that read another module's graded class join that assignment's group:
+# module -> assignment.
+SHARES_CLASS = {"tests/test_course_feedback.py": "04-backprop"}
 # The quick tier's share of each Hypothesis test's examples (tests/strategies.examples).
 settings.register_profile("quick", max_examples=10)
 
@@ -201,17 +202,15 @@ def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
     if path.startswith("tests/browser/"):
         return (1, 0), "browser"
     if path in SHARES_CLASS:
-        path, assignment = SHARES_CLASS[path]
-        index = ASSIGNMENTS.index(assignment)
-        return (0, 2 * index + SPLIT_BY_ASSIGNMENT.index(path)), f"{path}:{assignment}"
+        assignment = SHARES_CLASS[path]
+        return (0, -ASSIGNMENTS.index(assignment)), f"assignment:{assignment}"
     if path in SLOW_ALONE:
-        return (0, 2 * len(ASSIGNMENTS) + SLOW_ALONE.index(path)), path
+        return (0, 1 + SLOW_ALONE.index(path)), path
     if path in SPLIT_BY_ASSIGNMENT:
         param = re.search(r"\[([^\]]*)\]$", nodeid)
         found = [a for a in ASSIGNMENTS if param and a in param.group(1)]
         if found:
-            index = ASSIGNMENTS.index(found[0])
-            return (0, 2 * index + SPLIT_BY_ASSIGNMENT.index(path)), f"{path}:{found[0]}"
+            return (0, -ASSIGNMENTS.index(found[0])), f"assignment:{found[0]}"
     return (2, 0), path
 
 

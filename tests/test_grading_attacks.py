@@ -2,7 +2,7 @@
 
 For every assignment, one run grades correct, wrong, blank and partly-correct submissions
 next to the attack corpus (``tests/attacks.py``: every attack on the notebook's own tests
-and rules, and its share of the attacks on the grader's machinery), in parallel
+and rules and, in one class, every attack on the grader's machinery)
 (``tests/attack_class.py``). Scores come from nbgrader's gradebook; feedback from stock
 ``nbgrader generate_feedback``.
 """
@@ -17,8 +17,9 @@ import pytest
 from attack_class import POOLKIT, grade, tree_hash
 from attacks import (
     MACHINERY_ATTACKS,
+    MACHINERY_CLASS,
     attacks,
-    machinery_share,
+    class_share,
 )
 from nbgrader.api import Gradebook
 from nbgrader_course import (
@@ -54,14 +55,13 @@ def scores(graded) -> dict[str, dict[str, float]]:
 
 
 def test_every_attack_is_graded_in_some_class():
-    """MACHINERY_ATTACKS names attacks of the corpus; the classes share them out, each
-    class grading some and all of them graded (class_share keeps every other attack)."""
-    corpus = set(attacks(ASSIGNMENTS[0]))
-    assert set(MACHINERY_ATTACKS) < corpus
-    shares = [machinery_share(a) for a in ASSIGNMENTS]
-    assert all(shares)
-    assert set().union(*shares) == set(MACHINERY_ATTACKS)
-    assert sum(map(len, shares)) == len(MACHINERY_ATTACKS)  # each in one class only
+    """MACHINERY_ATTACKS names attacks of the corpus; MACHINERY_CLASS grades all of them, and
+    the other classes grade every other attack (class_share)."""
+    corpus = attacks(MACHINERY_CLASS)
+    assert set(MACHINERY_ATTACKS) < set(corpus)
+    assert class_share(MACHINERY_CLASS).keys() == corpus.keys()
+    other = next(a for a in ASSIGNMENTS if a != MACHINERY_CLASS)
+    assert set(class_share(other)) == set(attacks(other)) - set(MACHINERY_ATTACKS)
 
 
 def test_the_batch_completes_and_every_student_has_a_row(graded):
