@@ -3,10 +3,11 @@
 Built once per test process (``poolgraded`` in ``tests/conftest.py``) and shared by the
 modules that read it: ``test_grading_attacks.py`` (every assignment) and
 ``test_course_feedback.py`` (04's tie-sharing wrong answer, whose feedback page it reads).
-The class: correct, blank, wrong (``tests/wrong_answers.py``) and partly-correct
-submissions next to the attack corpus (``tests/attacks.py``: every attack on the notebook's
-own tests and rules and, in MACHINERY_CLASS, every attack on the grader's machinery) and
-the rule bypasses with the legitimate answers written another way.
+The class: correct, blank and wrong (``tests/wrong_answers.py``) submissions next to the
+attack corpus (``tests/attacks.py``: every attack on the notebook's own tests and rules
+and, in MACHINERY_CLASS, every attack on the grader's machinery and a partly-correct
+submission whose kernel dies) and the rule bypasses with the legitimate answers written
+another way.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def build(assignment: str, course: Path) -> types.SimpleNamespace:
     subs["blank"] = nbformat.read(course / "notebooks" / assignment / f"{assignment}.ipynb", 4)
     for index, (answer_id, source, _) in enumerate(WRONG_ANSWERS.get(assignment, [])):
         subs[f"wrong-{index}"] = filled_release(assignment, {answer_id: source})
-    subs["partial"], before_exit = _partial(assignment)
+    before_exit = set()
+    if assignment == MACHINERY_CLASS:  # a kernel that dies: nbgrader's, the same everywhere
+        subs["partial"], before_exit = _partial(assignment)
     for student, nb in subs.items():
         write_submission(course, student, assignment, types.SimpleNamespace(kind="nb", payload=nb))
     corpus = class_share(assignment)

@@ -374,14 +374,17 @@ def attacks(assignment: str) -> dict[str, Attack]:
 
 # Attacks on the grader's machinery (a dead or hanging kernel, the sandbox's limits and its
 # walls around the instructor's files, the output cap, nbgrader's restoring of tests and
-# metadata, files that are not notebooks): what stops them does not depend on the notebook,
+# metadata, files that are not notebooks, comparisons patched in the kernel, which the clean
+# re-check does outside it: "patch-checkers", graded in every class, shows that each
+# notebook's re-check covers its exercises): what stops them does not depend on the notebook,
 # so each is graded once, in MACHINERY_CLASS, not in six classes. That class is the
 # notebook that is cheapest to grade, since every attack re-executes it: a submission of 02
 # took 4-7 s in its class, one of 06 15-25 s (the classes' reports, 2026-12-01).
 MACHINERY_ATTACKS = (
     "os-exit", "sys-exit", "swallow-interrupt", "memory-bomb", "fork-bomb", "print-flood",
-    "writes-elsewhere", "read-secrets", "edited-tests", "deleted-tests", "changed-metadata",
-    "invalid-json", "not-a-notebook", "missing-notebook", "misnamed-notebook",
+    "writes-elsewhere", "read-secrets", "patch-comparisons", "edited-tests", "deleted-tests",
+    "changed-metadata", "invalid-json", "not-a-notebook", "missing-notebook",
+    "misnamed-notebook",
 )  # fmt: skip
 MACHINERY_CLASS = "02-pooling-as-convolution"
 

@@ -1,10 +1,10 @@
 """A mixed class graded with ``python -m poolgrader autograde``: honest and attacking.
 
-For every assignment, one run grades correct, wrong, blank and partly-correct submissions
-next to the attack corpus (``tests/attacks.py``: every attack on the notebook's own tests
-and rules and, in one class, every attack on the grader's machinery)
-(``tests/attack_class.py``). Scores come from nbgrader's gradebook; feedback from stock
-``nbgrader generate_feedback``.
+For every assignment, one run (``tests/attack_class.py``) grades correct, wrong and blank
+submissions next to the attack corpus (``tests/attacks.py``): every attack on the
+notebook's own tests and rules and, in one class, every attack on the grader's machinery
+and a submission whose kernel dies. Scores come from nbgrader's gradebook; feedback from
+stock ``nbgrader generate_feedback``.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def test_no_feedback_shows_hidden_tests_and_the_blank_one_says_why(graded):
     assert "NotImplementedError" in html_text(blank / f"{graded.assignment}.html")
 
 
+@pytest.mark.parametrize("graded", [MACHINERY_CLASS], indirect=True)  # the same everywhere
 def test_a_dead_kernel_keeps_the_points_earned_before_it(graded):
     got = scores(graded)["partial"]
     full = scores(graded)["__max__"]
