@@ -32,11 +32,18 @@ nbval, browser (Validate), attack-corpus or grading-CLI tests, no second noteboo
 feedback class, and nothing that needs the network. Its Hypothesis tests run a tenth of
 their examples (the "quick" profile; every ``max_examples`` is written through
 ``strategies.examples``). CI runs everything.
+
+Every process of the run computes on one thread (OMP_NUM_THREADS=1, set before anything
+imports torch, and inherited by the kernels nbval, nbgrader, the student kit and JupyterLab
+start): the suite already runs one worker per core, next to grading processes, and torch's
+default of one thread per core made them fight. Under a grading class, one test of
+``tests/test_nets.py`` took 24.7 s with torch's default and 2.7 s with one thread.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import tempfile
@@ -45,6 +52,10 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from nbgrader_course import ASSIGNMENTS
+
+# Before any test module imports torch or NumPy (none of the imports above does).
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
 # Each grades a class of its own (a report opened in Chromium; a class graded under faults):
