@@ -394,13 +394,14 @@ def machinery_share(assignment: str) -> set[str]:
     return set(MACHINERY_ATTACKS) if assignment == MACHINERY_CLASS else set()
 
 
-def class_share(assignment: str) -> dict[str, Attack]:
+def class_share(assignment: str, corpus: dict[str, Attack] | None = None) -> dict[str, Attack]:
     """The attacks that ``assignment``'s attack class grades: every attack on the
-    notebook's own tests and rules, and its share of the attacks on the machinery."""
+    notebook's own tests and rules, and its share of the attacks on the machinery.
+    ``corpus``: ``attacks(assignment)``, if already built (building it takes seconds)."""
     mine = machinery_share(assignment)
     return {
         name: attack
-        for name, attack in attacks(assignment).items()
+        for name, attack in (corpus if corpus is not None else attacks(assignment)).items()
         if name not in MACHINERY_ATTACKS or name in mine
     }
 
