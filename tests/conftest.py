@@ -7,20 +7,25 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 - the two slow grading modules build a class per assignment, so they are split by
   assignment, one group per assignment holding both modules' tests of it: the two classes
   start from one generated course (``generated``, built once per worker: about 6 s each);
-  those groups come first, the last notebook's first (06's class, which trains networks
-  for every student, is the longest), so that a long group does not end the run;
 - ``tests/test_course_feedback.py`` reads 04's mixed class (``poolgraded``, built once
   per worker): it joins 04's group, so that class is graded once, not twice;
 - ``tests/test_grading_report.py`` (a class graded, then its report in Chromium) and
   ``tests/test_grading_faults.py`` (a class graded while processes are killed) and
   ``tests/test_grading_postgres.py`` (a class graded in shards into a real PostgreSQL) are a
-  group each, scheduled after those;
+  group each;
 - the test that resolves the pinned set with pip on every supported Python waits on PyPI
   for minutes with little CPU: under xdist, the first worker to finish collecting starts
   that resolution in a background process (``pip_resolution``), and the test, a group of
   its own scheduled last, reads its result; so the wait overlaps the whole run instead of
   holding a worker (and a core's share of the work) for minutes;
 - every other module is one group, which keeps its module-scoped fixtures built once.
+
+The groups are handed out longest first (GROUP_SECONDS, measured), so that the run ends on
+small groups, not with one worker busy on a long one while the other has nothing left.
+xdist would otherwise sort the groups by their number of tests (``--loadscope-reorder``, on
+by default): in a run on 2026-12-01 that started the unit tests and nbval first and
+the six mixed classes, half the suite's work, after 9 minutes. ``--no-loadscope-reorder``
+in ``pyproject.toml`` keeps the order set here.
 
 xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
 ignores the node-id suffix xdist writes; so the grouping is a scheduler of our own, through
@@ -58,13 +63,22 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 SPLIT_BY_ASSIGNMENT = ("tests/test_grading_attacks.py", "tests/test_grading_pipeline.py")
-# Each grades a class of its own (a report opened in Chromium; a class graded under faults):
-# one group each, early.
-SLOW_ALONE = (
-    "tests/test_grading_report.py",
-    "tests/test_grading_faults.py",
-    "tests/test_grading_postgres.py",
-)
+# Seconds a worker spent on each slow group in a full run (2026-12-01, 2 cores, both busy
+# throughout: each worker's start and end of every test, logged by a plug-in). The others
+# took under 90 s each and follow, in collection order.
+GROUP_SECONDS = {
+    "tests/test_student_kit.py": 374,
+    "assignment:03-compute-cost": 346,
+    "browser": 270,
+    "assignment:06-pooling-in-a-trained-network": 251,
+    "assignment:02-pooling-as-convolution": 249,
+    "assignment:04-backprop": 236,
+    "tests/test_grading_postgres.py": 204,
+    "assignment:01-pooling-basics": 202,
+    "assignment:05-conv-pool-mse-sgd": 147,
+    "tests/test_grading_faults.py": 108,
+    "tests/test_grading_report.py": 107,
+}
 QUICK_ASSIGNMENT = "01-pooling-basics"
 NETWORK_TESTS = ("tests/test_packaging.py::test_the_locked_set_resolves_on_every_supported_",)
 NOT_QUICK = ("solutions/", "tests/browser/", "tests/test_grading_attacks.py",
@@ -203,26 +217,29 @@ def in_quick_tier(item) -> bool:
     return True
 
 
-def group_of(nodeid: str) -> tuple[tuple[int, int], str]:
-    """(scheduling rank, group name) of the test ``nodeid``."""
+def group_of(nodeid: str) -> str:
+    """The scheduling group of the test ``nodeid``."""
     path = nodeid.split("::", 1)[0]
     if nodeid.startswith(NETWORK_TESTS):
-        # Its pip runs (2-8 min here, waiting on PyPI) started in the background when
-        # collection ended: last, it finds them done or nearly.
-        return (3, 0), "network"
+        return "network"
     if path.startswith("tests/browser/"):
-        return (1, 0), "browser"
+        return "browser"
     if path in SHARES_CLASS:
-        assignment = SHARES_CLASS[path]
-        return (0, -ASSIGNMENTS.index(assignment)), f"assignment:{assignment}"
-    if path in SLOW_ALONE:
-        return (0, 1 + SLOW_ALONE.index(path)), path
+        return f"assignment:{SHARES_CLASS[path]}"
     if path in SPLIT_BY_ASSIGNMENT:
         param = re.search(r"\[([^\]]*)\]$", nodeid)
         found = [a for a in ASSIGNMENTS if param and a in param.group(1)]
         if found:
-            return (0, -ASSIGNMENTS.index(found[0])), f"assignment:{found[0]}"
-    return (2, 0), path
+            return f"assignment:{found[0]}"
+    return path
+
+
+def schedule_rank(nodeid: str) -> tuple[int, int]:
+    """Where the test's group goes in the queue: the longest groups first; the network test
+    last (its pip runs, 2-8 min here, started in the background when collection ended:
+    last, it finds them done or nearly)."""
+    group = group_of(nodeid)
+    return (1 if group == "network" else 0, -GROUP_SECONDS.get(group, 0))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -231,7 +248,7 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if in_quick_tier(item)]
         config.hook.pytest_deselected(items=deselected)
     # The slow groups first; a stable sort keeps the order within every group.
-    items.sort(key=lambda item: group_of(item.nodeid)[0])
+    items.sort(key=lambda item: schedule_rank(item.nodeid))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -244,6 +261,6 @@ def pytest_xdist_make_scheduler(config, log):
         # this method (xdist's own LoadFileScheduling overrides it the same way). The public
         # alternative, xdist_group with --dist loadgroup, is the one pytest 9 breaks.
         def _split_scope(self, nodeid: str) -> str:
-            return group_of(nodeid)[1]
+            return group_of(nodeid)
 
     return CourseScheduling(config, log)

@@ -245,3 +245,15 @@ def test_ruff_lint_and_format_are_clean():
         [*ruff, "format", "--check", "."], cwd=REPO, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_the_schedulers_timed_groups_are_groups_of_the_suite():
+    """conftest.GROUP_SECONDS orders the slow groups: a renamed module or assignment would
+    leave its group untimed, and scheduled among the small ones."""
+    from conftest import GROUP_SECONDS, group_of
+    from nbgrader_course import ASSIGNMENTS
+
+    files = [p.relative_to(REPO).as_posix() for p in (REPO / "tests").rglob("test_*.py")]
+    groups = {group_of(f"{path}::t[{a}]") for path in files for a in ASSIGNMENTS}
+    assert set(GROUP_SECONDS) <= groups, sorted(set(GROUP_SECONDS) - groups)
+    assert "network" not in GROUP_SECONDS  # the network test goes last, whatever it costs
