@@ -110,8 +110,10 @@ def test_no_feedback_shows_hidden_tests_and_the_blank_one_says_why(graded):
     assert hidden & normalised_lines("\n".join(c.source for c in autograded.cells))
     feedback = graded.root / "grading/feedback"
     pages = sorted(feedback.glob(f"*/{graded.assignment}/*.html"))
-    honest = [s for s in graded.students if not s.startswith("attack-")]
-    assert set(honest) <= {page.parts[-3] for page in pages}
+    with_page = {page.parts[-3] for page in pages}
+    honest = {s for s in graded.students if not s.startswith("attack-")} - set(graded.no_page)
+    assert {"correct", "blank"} <= honest <= with_page
+    assert not with_page & set(graded.no_page), "pages made that no test reads"
     for page in pages:
         # A line the student wrote themselves (an answer may repeat a hidden test's line,
         # say `p = F.pad(x, (1, 1, 1, 1), mode="reflect")`) is theirs, not a leak.
