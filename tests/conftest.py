@@ -23,9 +23,9 @@ Tests are scheduled in groups; a group runs on one worker, in collection order:
 The groups are handed out longest first (GROUP_SECONDS, measured), so that the run ends on
 small groups, not with one worker busy on a long one while the other has nothing left.
 xdist would otherwise sort the groups by their number of tests (``--loadscope-reorder``, on
-by default): in a run on 2026-12-01 that started the unit tests and nbval first and
-the six mixed classes, half the suite's work, after 9 minutes. ``--no-loadscope-reorder``
-in ``pyproject.toml`` keeps the order set here.
+by default): a run on 2026-12-01 started with the unit tests and nbval, and the six mixed
+classes, half the suite's work, began between 5 and 16 minutes in (the tail happened to
+even out). ``--no-loadscope-reorder`` in ``pyproject.toml`` keeps the order set here.
 
 xdist's own ``xdist_group`` mark (``--dist loadgroup``) has no effect with pytest 9, which
 ignores the node-id suffix xdist writes; so the grouping is a scheduler of our own, through
