@@ -126,15 +126,16 @@ ATTACK_CODE = {
     ),
     # Gigabyte blocks that are never written: the limit is on address space, so the bomb
     # ends at once. (A bytearray is zero-filled: touching 1 GiB page by page took more
-    # than the 5 s cell timeout on a loaded machine, which turned MemoryError into a timeout.)
+    # than the tests' cell timeout, then 5 s, on a loaded machine, which turned MemoryError
+    # into a timeout.)
     "memory-bomb": (
         "import numpy\n_hoard = []\nwhile True:\n    _hoard.append(numpy.empty(2**27))\n",
         r"MemoryError",
     ),
     "fork-bomb": ("import os\nwhile True:\n    os.fork()\n", r"not allowed while grading"),
     # 10**5 lines are about 590,000 characters, three times the kernel's 200,000-character
-    # cap; 10**6 lines took longer than the tests' 5 s cell timeout on a loaded machine, and
-    # a timed-out cell's feedback shows the timeout instead of the cap.
+    # cap; 10**6 lines took longer than the tests' cell timeout, then 5 s, on a loaded
+    # machine, and a timed-out cell's feedback shows the timeout instead of the cap.
     "print-flood": ("for _i in range(10**5):\n    print(_i)\n", r"Output truncated|output stopped"),
 }
 
